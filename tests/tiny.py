@@ -1,0 +1,126 @@
+"""Tiny offline fixtures: GLUE-format files with the real quirks, and tiny BERT models.
+
+Sentences are built from a small vocabulary in which a few sentiment/relation words decide
+the label, so a tiny model can actually learn the tasks in a few steps.
+"""
+from __future__ import annotations
+
+import os
+import random
+
+POSITIVE = ["good", "great", "fine", "happy", "nice"]
+NEGATIVE = ["bad", "awful", "poor", "sad", "dull"]
+NEUTRAL = ["the", "movie", "film", "plot", "actor", "story", "was", "is", "very", "quite", "a", "this", "it",
+           "and", "but", "not", "really", "book", "cat", "dog", "ran", "sat", "on", "mat", "he", "she", "they"]
+PIECES = ["un", "##believ", "##able", "##s", "##ing", "'", "\"", ".", ",", "?", "!"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCAB = SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + PIECES
+
+
+def write_vocab(directory: str) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "vocab.txt")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(VOCAB) + "\n")
+    return path
+
+
+def sentence(rng: random.Random, label: int, length: int = None) -> str:
+    length = length or rng.randint(3, 12)
+    words = [rng.choice(NEUTRAL) for _ in range(length)]
+    words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
+    return " ".join(words)
+
+
+def _rows(task: str, count: int, rng: random.Random, dev: bool):
+    """Yield one TSV row (list of columns) per example in the task's real layout."""
+    for i in range(count):
+        label = rng.randint(0, 1)
+        s1, s2 = sentence(rng, label), sentence(rng, label)
+        if task == "CoLA":
+            yield ["gj04", str(label), "" if label else "*", s1]
+        elif task == "SST-2":
+            yield [s1 + (' "quoted"' if i == 0 else ""), str(label)]
+        elif task == "MRPC":
+            yield [str(label), str(1000 + i), str(2000 + i), s1, s2]
+        elif task == "STS-B":
+            score = f"{rng.uniform(0, 5):.3f}" if i else "5.000"
+            yield ["main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", "x", s1, s2, score]
+        elif task == "QQP":
+            yield [str(i), str(2 * i), str(2 * i + 1), s1 + " ?", s2 + " ?", str(label)]
+        elif task == "MNLI":
+            names = ["contradiction", "entailment", "neutral"]
+            gold = names[rng.randint(0, 2)]
+            parse = ["( x )", "( y )", "(ROOT x)", "(ROOT y)"]
+            extra = [gold] * 5 if dev else [gold]
+            yield [str(i), str(i), f"{i}n", "fiction"] + parse + [s1, s2] + extra
+        elif task in ("QNLI", "RTE"):
+            yield [str(i), s1, s2, "entailment" if label else "not_entailment"]
+        elif task == "WNLI":
+            yield [str(i), s1, s2, str(label)]
+
+
+HEADERS = {
+    "SST-2": ["sentence", "label"],
+    "MRPC": ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+    "STS-B": ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"],
+    "QQP": ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
+    "MNLI": ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+             "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"],
+    "QNLI": ["index", "question", "sentence", "label"],
+    "RTE": ["index", "sentence1", "sentence2", "label"],
+    "WNLI": ["index", "sentence1", "sentence2", "label"],
+}
+DEV_FILES = {"MNLI": ["dev_matched.tsv", "dev_mismatched.tsv"]}
+ALL_TASKS = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI"]
+
+
+def write_task(glue_dir: str, task: str, n_train: int = 40, n_dev: int = 16, seed: int = 0,
+               qqp_bad_row: bool = False, final_newline: bool = True) -> str:
+    """Write <glue_dir>/<task>/ train and dev files; return the task directory."""
+    rng = random.Random(f"{task}-{seed}")
+    directory = os.path.join(glue_dir, task)
+    os.makedirs(directory, exist_ok=True)
+    for name, count, dev in [("train.tsv", n_train, False)] + [(f, n_dev, True) for f in DEV_FILES.get(task, ["dev.tsv"])]:
+        lines = []
+        if task in HEADERS:
+            header = list(HEADERS[task])
+            if task == "MNLI" and dev:
+                header = header[:10] + ["label1", "label2", "label3", "label4", "label5", "gold_label"]
+            lines.append("\t".join(header))
+        lines += ["\t".join(row) for row in _rows(task, count, rng, dev)]
+        if task == "QQP" and qqp_bad_row and not dev:
+            lines.insert(3, "363362\t84783\t84784\tHow do I?")  # a real quirk: missing fields
+        text = "\n".join(lines) + ("\n" if final_newline else "")
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return directory
+
+
+def write_all_tasks(glue_dir: str, **kwargs) -> None:
+    for task in ALL_TASKS:
+        write_task(glue_dir, task, **kwargs)
+
+
+def make_bert(directory: str, num_labels: int = 2, hidden: int = 32, layers: int = 2, heads: int = 2,
+              intermediate: int = 64, seed: int = 0, model_type: str = "bert", fit_size: int = None,
+              dropout: float = 0.1):
+    """Save a randomly initialised tiny BERT/TinyBERT classifier + tokenizer to ``directory``."""
+    import paddle
+    from paddlenlp.transformers import (BertConfig, BertForSequenceClassification, BertTokenizer,
+                                        TinyBertConfig, TinyBertForSequenceClassification)
+
+    paddle.seed(seed)
+    common = dict(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  intermediate_size=intermediate, max_position_embeddings=128, type_vocab_size=2,
+                  num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    if model_type == "bert":
+        model = BertForSequenceClassification(BertConfig(**common))
+    else:
+        model = TinyBertForSequenceClassification(TinyBertConfig(fit_size=fit_size or hidden, **common))
+    os.makedirs(directory, exist_ok=True)
+    vocab = write_vocab(directory)
+    tokenizer = BertTokenizer(vocab, do_lower_case=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,0 +1,70 @@
+"""Teacher fine-tuning (what PaddleNLP's ``run_glue.py`` does, with our data layer and loop)."""
+from __future__ import annotations
+
+import os
+
+from .checkpoint import save_pretrained_atomically
+from .data import load_split
+from .evaluate import evaluate_task, model_inputs, to_tensors
+from .features import featurize
+from .models import load_model, load_tokenizer
+from .run_setup import check_training_flags, prepare_output_dir
+from .runtime import select_device, set_seed
+from .tasks import get_task
+from .train import ScalarLogger, Trainer, TrainConfig
+
+
+def supervised_loss(spec):
+    """Cross-entropy on gold labels, or MSE on the gold score for regression (STS-B)."""
+    import paddle.nn.functional as F
+
+    def objective(model, tensors):
+        logits = model(**model_inputs(tensors))
+        if spec.is_regression:
+            loss = F.mse_loss(logits.reshape([-1]), tensors["labels"])
+        else:
+            loss = F.cross_entropy(logits, tensors["labels"])
+        return {"loss": loss}
+
+    return objective
+
+
+def run(args) -> dict:
+    spec = get_task(args.task_name)
+    check_training_flags(args)
+    prepare_output_dir(args, "finetune", "checkpoint-last")
+    select_device(args.device)
+    set_seed(args.seed)
+
+    tokenizer = load_tokenizer(args.model_type, args.model_name_or_path)
+    train_set, = load_split(args.glue_dir, spec, "train", args.skip_bad_rows)
+    dev_sets = load_split(args.glue_dir, spec, "dev", args.skip_bad_rows)
+    train = featurize(train_set.examples, tokenizer, args.max_seq_length, spec.is_regression)
+    devs = [featurize(d.examples, tokenizer, args.max_seq_length, spec.is_regression) for d in dev_sets]
+    model = load_model(args.model_type, args.model_name_or_path, num_labels=spec.num_labels)
+    print(f"fine-tuning {args.model_name_or_path} on {spec.name}: {len(train)} train examples, "
+          f"{', '.join(str(len(d)) for d in devs)} dev examples")
+
+    objective = supervised_loss(spec)
+    logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
+    config = TrainConfig(
+        output_dir=args.output_dir, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
+        warmup_proportion=args.warmup_proportion, weight_decay=args.weight_decay,
+        logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
+        bucket_by_length=args.bucket_by_length, resume=args.resume, stage="finetune",
+    )
+    trainer = Trainer(
+        config,
+        modules={"model": model},
+        objective=lambda batch: objective(model, to_tensors(batch)),
+        evaluate=lambda: evaluate_task(model, spec, devs, args.eval_batch_size, tokenizer.pad_token_id),
+        save_best=lambda path: save_pretrained_atomically(path, model, tokenizer),
+        features=train,
+        pad_token_id=tokenizer.pad_token_id,
+        logger=logger,
+    )
+    progress = trainer.train()
+    logger.close()
+    print(f"best dev score {progress.best:.4f}; model in {os.path.join(args.output_dir, 'best_model')}")
+    return {"best": progress.best}

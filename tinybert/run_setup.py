@@ -1,0 +1,61 @@
+"""What every entry point does before training: validate flags, guard the output directory.
+
+An ``output_dir`` records the arguments of each stage run in it (``run_<stage>.json``). A
+second run of the same stage with other arguments is refused unless ``--resume`` or
+``--overwrite_output_dir`` is given, so a typo never silently mixes two runs' checkpoints.
+Stage 1 and stage 2 may share one directory, as in the PaddleNLP commands.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Iterable
+
+from .errors import UserError, require
+
+IGNORED_FOR_IDENTITY = {"resume", "overwrite_output_dir", "device", "logging_steps"}
+
+
+def check_positive(args, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            raise UserError(f"--{name} must be positive, got {value}")
+
+
+def check_training_flags(args) -> None:
+    """Flags shared by all training entry points."""
+    check_positive(args, ("batch_size", "learning_rate", "max_seq_length", "logging_steps", "save_steps"))
+    require(args.max_steps > 0 or args.num_train_epochs > 0,
+            f"--num_train_epochs must be positive (got {args.num_train_epochs}), or give --max_steps")
+    require(args.max_seq_length <= 512, f"--max_seq_length {args.max_seq_length} exceeds BERT's 512 positions")
+    require(0 <= args.warmup_proportion < 1, f"--warmup_proportion must be in [0, 1), got {args.warmup_proportion}")
+    require(args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}")
+
+
+def prepare_output_dir(args, stage: str, checkpoint_name: str) -> None:
+    """Create ``output_dir``; refuse to mix runs; clear this stage's state on overwrite."""
+    output_dir = args.output_dir
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise UserError(f"--output_dir {output_dir} is a file; give a directory")
+    os.makedirs(output_dir, exist_ok=True)
+    record = os.path.join(output_dir, f"run_{stage}.json")
+    identity = {k: v for k, v in sorted(vars(args).items()) if k not in IGNORED_FOR_IDENTITY}
+    if os.path.exists(record) and not args.resume:
+        with open(record, encoding="utf-8") as handle:
+            previous = json.load(handle)
+        if not args.overwrite_output_dir:
+            changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
+            what = f"with other arguments ({', '.join(changed)})" if changed else "with the same arguments"
+            raise UserError(
+                f"--output_dir {output_dir} already holds a {stage} run {what}; pass --resume to continue "
+                f"it or --overwrite_output_dir to start over"
+            )
+        shutil.rmtree(os.path.join(output_dir, checkpoint_name), ignore_errors=True)
+    if args.resume and not os.path.isdir(os.path.join(output_dir, checkpoint_name)):
+        raise UserError(f"--resume: {os.path.join(output_dir, checkpoint_name)} does not exist; "
+                        f"this run saved no checkpoint yet (run without --resume)")
+    with open(record + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(identity, handle, indent=1, default=str)
+    os.replace(record + ".tmp", record)
