@@ -84,6 +84,19 @@ def load_config(model_type: str, name_or_path: str, **overrides):
 
 def load_model(model_type: str, name_or_path: str, flag: str = "--model_name_or_path", **overrides):
     """A classifier from a directory or a PaddleNLP name; ``overrides`` update the config."""
+    return load_model_and_keys(model_type, name_or_path, flag, **overrides)[0]
+
+
+@dataclass
+class CheckpointInfo:
+    """What a local checkpoint held: every weight's shape, and which ones the model took."""
+
+    shapes: Dict[str, tuple]
+    loaded: set
+
+
+def load_model_and_keys(model_type: str, name_or_path: str, flag: str, **overrides):
+    """(model, CheckpointInfo) for a local directory; (model, None) for a hub name."""
     check_source(name_or_path, model_type, flag)
     model_class, _ = _classes(model_kind(model_type))
     weights = os.path.join(name_or_path, WEIGHTS_FILE)
@@ -91,10 +104,11 @@ def load_model(model_type: str, name_or_path: str, flag: str = "--model_name_or_
         config = model_class.config_class.from_pretrained(name_or_path, **overrides)
         model = model_class(config)
         state = read_state_dict(weights)
-        load_matching(model, state)
-        return model
+        missing = load_matching(model, state)
+        shapes = {name: tuple(value.shape) for name, value in state.items()}
+        return model, CheckpointInfo(shapes, set(model.state_dict()) - set(missing))
     try:
-        return model_class.from_pretrained(name_or_path, **overrides)
+        return model_class.from_pretrained(name_or_path, **overrides), None
     except UserError:
         raise
     except Exception as err:
