@@ -124,3 +124,35 @@ def make_bert(directory: str, num_labels: int = 2, hidden: int = 32, layers: int
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def make_bert_mlm(directory: str, hidden: int = 32, layers: int = 2, heads: int = 2, intermediate: int = 64,
+                  seed: int = 0, max_position: int = 128):
+    """Save a randomly initialised tiny BERT *with* its masked-LM head + tokenizer (augmentation)."""
+    import paddle
+    from paddlenlp.transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    paddle.seed(seed)
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=intermediate,
+                        max_position_embeddings=max_position, type_vocab_size=2)
+    model = BertForMaskedLM(config)
+    os.makedirs(directory, exist_ok=True)
+    tokenizer = BertTokenizer(write_vocab(directory), do_lower_case=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+GLOVE_EXTRA = ["unbelievable", "unbelievably", "incredible", "amazing", "terrible", "wonderful"]
+
+
+def write_glove(path: str, words=None, dim: int = 8, seed: int = 0, zero_words=()) -> str:
+    """Write a small GloVe text file (``word v1 ... vd``) of random vectors; ``zero_words`` get 0s."""
+    rng = random.Random(seed)
+    words = list(words) if words is not None else [w for w in VOCAB if w.isalpha()] + GLOVE_EXTRA
+    with open(path, "w", encoding="utf-8") as handle:
+        for word in words:
+            values = [0.0] * dim if word in zero_words else [rng.gauss(0, 1) for _ in range(dim)]
+            handle.write(word + " " + " ".join(f"{v:.5f}" for v in values) + "\n")
+    return path

@@ -117,10 +117,19 @@ def load_model_and_keys(model_type: str, name_or_path: str, flag: str, **overrid
 
 def load_matching(model, state: dict) -> list:
     """Load the entries of ``state`` whose names and shapes match; return the names left out."""
+    import warnings
+
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and list(v.shape) == list(own[k].shape)}
-    model.set_state_dict(usable)
-    return sorted(set(own) - set(usable))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Paddle warns once per key; we report them in one line
+        model.set_state_dict(usable)
+    missing = sorted(set(own) - set(usable))
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        print(f"note: {len(missing)} weight(s) not in the checkpoint (or of another shape) start from random "
+              f"initialisation: {shown}")
+    return missing
 
 
 def load_tokenizer(model_type: str, name_or_path: str, flag: str = "--model_name_or_path"):
