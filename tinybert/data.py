@@ -126,12 +126,19 @@ def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> Exa
 
 def _download_with_paddlenlp(spec: TaskSpec, split: str) -> Optional[str]:
     """Ask PaddleNLP to download the task (works online only); return its data dir or None."""
+    import logging
+
+    download_log = logging.getLogger("paddle.utils.download")  # logs every retry at INFO on stderr
+    level = download_log.level
+    download_log.setLevel(logging.ERROR)
     try:
         from paddlenlp.datasets import load_dataset
 
         load_dataset("glue", spec.name.lower(), splits=(split,))
     except Exception:
         return None
+    finally:
+        download_log.setLevel(level)
     directory = task_dir(default_glue_dir(), spec)
     return directory if os.path.isdir(directory) else None
 

@@ -7,7 +7,7 @@ from .checkpoint import save_pretrained_atomically
 from .data import load_split
 from .evaluate import evaluate_task, model_inputs, to_tensors
 from .features import featurize
-from .models import load_model, load_tokenizer
+from .models import check_source, load_model, load_tokenizer
 from .run_setup import check_training_flags, prepare_output_dir
 from .runtime import select_device, set_seed
 from .tasks import get_task
@@ -36,6 +36,7 @@ def run(args) -> dict:
     select_device(args.device)
     set_seed(args.seed)
 
+    check_source(args.model_name_or_path, args.model_type, "--model_name_or_path")  # before the tokenizer's vaguer error
     tokenizer = load_tokenizer(args.model_type, args.model_name_or_path)
     train_set, = load_split(args.glue_dir, spec, "train", args.skip_bad_rows)
     dev_sets = load_split(args.glue_dir, spec, "dev", args.skip_bad_rows)

@@ -42,7 +42,8 @@ def prepare_output_dir(args, stage: str, checkpoint_name: str) -> None:
     os.makedirs(output_dir, exist_ok=True)
     record = os.path.join(output_dir, f"run_{stage}.json")
     identity = {k: v for k, v in sorted(vars(args).items()) if k not in IGNORED_FOR_IDENTITY}
-    if os.path.exists(record) and not args.resume:
+    saved_anything = os.path.isdir(os.path.join(output_dir, checkpoint_name))
+    if os.path.exists(record) and not args.resume and saved_anything:  # a run that saved nothing blocks nothing
         with open(record, encoding="utf-8") as handle:
             previous = json.load(handle)
         if not args.overwrite_output_dir:
@@ -53,9 +54,21 @@ def prepare_output_dir(args, stage: str, checkpoint_name: str) -> None:
                 f"it or --overwrite_output_dir to start over"
             )
         shutil.rmtree(os.path.join(output_dir, checkpoint_name), ignore_errors=True)
+        _forget_evaluations(os.path.join(output_dir, "eval_results.jsonl"), stage)
     if args.resume and not os.path.isdir(os.path.join(output_dir, checkpoint_name)):
         raise UserError(f"--resume: {os.path.join(output_dir, checkpoint_name)} does not exist; "
                         f"this run saved no checkpoint yet (run without --resume)")
     with open(record + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(identity, handle, indent=1, default=str)
     os.replace(record + ".tmp", record)
+
+
+def _forget_evaluations(path: str, stage: str) -> None:
+    """Drop the overwritten run's lines of ``stage`` from eval_results.jsonl (other stages stay)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        kept = [line for line in handle if line.strip() and json.loads(line).get("stage") != stage]
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    os.replace(path + ".tmp", path)
