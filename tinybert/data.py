@@ -146,7 +146,7 @@ def _download_with_paddlenlp(spec: TaskSpec, split: str) -> Optional[str]:
 def locate(glue_dir: Optional[str], spec: TaskSpec, filename: str, allow_download: bool = True) -> str:
     """Path of ``filename`` for the task; fall back to PaddleNLP's GLUE download when absent."""
     path = os.path.join(task_dir(glue_dir, spec), filename)
-    if os.path.isfile(path):
+    if os.path.exists(path):  # a directory or unreadable file is reported by the reader
         return path
     if filename == AUG_FILE:
         raise UserError(

@@ -1,0 +1,175 @@
+"""The bad-input catalogue of the README (issue 5): one test per entry, one line, exit 2.
+
+Each entry runs a real entry point (in-process, through the same ``run_cli`` wrapper the
+command line uses) and checks: exit status 2, exactly one line on stderr starting with
+``error:``, no traceback, and the fragments that name the file/line/flag and the fix.
+The ids below are the rows of the README's "Troubleshooting" table.
+"""
+import importlib
+import os
+import shutil
+
+import pytest
+
+import tiny
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalogue")
+    tiny.write_task(str(root / "glue"), "SST-2", n_train=16, n_dev=8)
+    tiny.write_task(str(root / "glue"), "MRPC", n_train=16, n_dev=8)
+    tiny.make_bert(str(root / "teacher"), layers=2, hidden=32, heads=2)
+    tiny.make_bert(str(root / "student"), layers=1, hidden=16, heads=2, model_type="tinybert", fit_size=32)
+    return root
+
+
+@pytest.fixture
+def work(base, tmp_path, monkeypatch):
+    shutil.copytree(base, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def finetune(*extra, task="SST-2", model="teacher"):
+    return ("finetune_teacher", ["--model_name_or_path", model, "--task_name", task, "--glue_dir", "glue",
+                                 "--output_dir", "out", "--device", "cpu", "--max_steps", "1", *extra])
+
+
+def distill(*extra, student="student", teacher="teacher"):
+    return ("task_distill", ["--student_model_name_or_path", student, "--teacher_path", teacher,
+                             "--task_name", "sst-2", "--intermediate_distill", "--glue_dir", "glue",
+                             "--output_dir", "out", "--device", "cpu", "--max_steps", "1", *extra])
+
+
+def write(path, text, mode="w"):
+    with open(path, mode) as handle:
+        handle.write(text)
+
+
+def truncate(path):
+    with open(path, "rb") as handle:
+        data = handle.read()
+    write(path, data[: len(data) // 3], "wb")
+
+
+def replace_line(path, number, text):
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    lines[number - 1] = text
+    write(path, "\n".join(lines))
+
+
+def mismatched_vocab(work):
+    tiny.make_bert("other", layers=1, hidden=16, model_type="tinybert", fit_size=32)
+    write("other/vocab.txt", "extra\n", "a")
+
+
+CATALOGUE = [
+    # id, set-up(work), (script, argv), fragments of the one-line error
+    ("missing-glue-dir", None, finetune("--glue_dir", "nowhere"), ["nowhere/SST-2/train.tsv", "--glue_dir"]),
+    ("missing-dev-file", lambda w: os.remove("glue/SST-2/dev.tsv"), finetune(), ["dev.tsv", "does not exist"]),
+    ("empty-file", lambda w: write("glue/SST-2/train.tsv", ""), finetune(), ["train.tsv", "no SST-2 examples"]),
+    ("header-only-file", lambda w: write("glue/SST-2/train.tsv", "sentence\tlabel\n"), finetune(), ["train.tsv", "only a header"]),
+    ("unreadable-file", lambda w: (os.remove("glue/SST-2/train.tsv"), os.mkdir("glue/SST-2/train.tsv")), finetune(),
+     ["train.tsv", "is a directory"]),
+    ("malformed-row", lambda w: replace_line("glue/MRPC/train.tsv", 4, "1\t2\tonly three columns"), finetune(task="mrpc"),
+     ["train.tsv:4", "column(s), MRPC needs at least 5", "--skip_bad_rows"]),
+    ("label-outside-label-set", lambda w: replace_line("glue/SST-2/train.tsv", 3, "a fine movie\t7"), finetune(),
+     ["train.tsv:3", "label '7'", "0, 1"]),
+    ("empty-text-field", lambda w: replace_line("glue/SST-2/train.tsv", 5, " \t1"), finetune(), ["train.tsv:5", "empty"]),
+    ("non-utf8-bytes", lambda w: write("glue/SST-2/train.tsv", b"sentence\tlabel\ngood\t1\ncaf\xe9\t0\n", "wb"), finetune(),
+     ["train.tsv:3", "UTF-8"]),
+    ("missing-augmented-file", None, distill("--use_aug"), ["train_aug.tsv", "data_augmentation.py"]),
+    ("unknown-task", None, finetune(task="sst3"), ["unknown task 'sst3'", "SST-2"]),
+    ("nonexistent-model-path", None, finetune(model="./no/such/model"), ["--model_name_or_path ./no/such/model", "no such directory"]),
+    ("teacher-student-vocabulary-mismatch", mismatched_vocab, distill(student="other"), ["vocabularies differ"]),
+    ("head-count-mismatch", lambda w: tiny.make_bert("h4", layers=1, hidden=16, heads=4, model_type="tinybert", fit_size=32),
+     distill(student="h4"), ["attention heads", "equal head counts"]),
+    ("non-dividing-depths", lambda w: three_over_two(), distill(teacher="t3", student="s2"), ["not a multiple", "--layer_map"]),
+    ("bad-temperature", None, distill("--T", "-1"), ["--T"]),
+    ("bad-learning-rate", None, finetune("--learning_rate", "0"), ["--learning_rate must be positive"]),
+    ("bad-batch-size", None, finetune("--batch_size", "0"), ["--batch_size must be positive"]),
+    ("bad-epochs", None, finetune("--num_train_epochs", "0", "--max_steps", "-1"), ["--num_train_epochs must be positive"]),
+    ("teacher-wrong-number-of-labels", lambda w: tiny.make_bert("t3labels", layers=2, num_labels=3), distill(teacher="t3labels"),
+     ["3 outputs", "SST-2 needs 2"]),
+    ("teacher-without-classifier", lambda w: strip_classifier("teacher"), distill(), ["no classifier", "finetune_teacher.py"]),
+    ("corrupt-checkpoint-file", lambda w: truncate("teacher/model_state.pdparams"), finetune(), ["model_state.pdparams", "corrupt"]),
+    ("corrupt-resume-state", "corrupt-resume", finetune("--resume"), ["trainer_state.pkl", "corrupt"]),
+    ("resume-without-checkpoint", None, finetune("--resume"), ["--resume", "does not exist"]),
+    ("output-dir-of-another-run", "other-run", finetune("--learning_rate", "1e-4"), ["already holds", "--overwrite_output_dir"]),
+    ("no-space-left-while-saving", "no-space", finetune(), ["no space left", "previous copy is intact"]),
+]
+
+
+def three_over_two():
+    tiny.make_bert("t3", layers=3, hidden=32)
+    tiny.make_bert("s2", layers=2, hidden=16, model_type="tinybert", fit_size=32)
+
+
+def strip_classifier(directory):
+    import paddle
+
+    path = os.path.join(directory, "model_state.pdparams")
+    state = paddle.load(path)
+    paddle.save({k: v for k, v in state.items() if not k.startswith("classifier")}, path)
+
+
+def prepare(kind, work, monkeypatch):
+    if kind is None:
+        return
+    if callable(kind):
+        kind(work)
+        return
+    if kind in ("corrupt-resume", "other-run"):
+        assert invoke(*finetune()) == 0
+        if kind == "corrupt-resume":
+            write("out/checkpoint-last/trainer_state.pkl", "garbage")
+    if kind == "no-space":
+        import errno
+
+        import tinybert.checkpoint as checkpoint
+
+        def full_disk(directory):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(checkpoint, "_fsync_tree", full_disk)
+
+
+def invoke(script, argv):
+    module = importlib.import_module(script)
+    try:
+        module.main(argv)
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=[entry[0] for entry in CATALOGUE])
+def test_catalogue_entry_gives_one_line_error_and_exit_2(entry, work, monkeypatch, capsys):
+    name, kind, (script, argv), fragments = entry
+    prepare(kind, work, monkeypatch)
+    capsys.readouterr()
+    code = invoke(script, argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_no_partial_checkpoint_is_left_under_a_final_name_when_the_disk_is_full(work, monkeypatch, capsys):
+    prepare("no-space", work, monkeypatch)
+    assert invoke(*finetune()) == 2
+    assert not [name for name in os.listdir("out") if name.startswith(("best_model", "checkpoint-last"))]
+
+
+def test_catalogue_matches_the_readme_table():
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    ids = [line.split("|")[1].strip().strip("`") for line in section.splitlines()
+           if line.startswith("| `")]
+    assert ids == [entry[0] for entry in CATALOGUE]
