@@ -31,3 +31,7 @@ def add_training_flags(parser: argparse.ArgumentParser, learning_rate: float, ep
     parser.add_argument("--no_length_buckets", dest="bucket_by_length", action="store_false",
                         help="plain random batches instead of length-bucketed ones")
     parser.add_argument("--eval_batch_size", type=int, default=64)
+    parser.add_argument("--export_dir", default=None,
+                        help="also save the best model as a Paddle inference model (paddle.jit.save) here")
+    parser.add_argument("--amp", default="off", choices=["off", "float16", "bfloat16"],
+                        help="mixed precision on GPU (float16 uses loss scaling); ignored with a warning on CPU")

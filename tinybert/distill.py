@@ -15,10 +15,12 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from . import losses, mapping
+from .accelerate import init_distributed, resolve_amp, wrap_student
 from .checkpoint import save_pretrained_atomically
 from .data import load_split
 from .errors import UserError, require
 from .evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
+from .export import export_best
 from .features import Features, collate, eval_batches, featurize
 from .internals import forward_with_internals, hidden_size, num_heads, num_layers
 from .models import CheckpointInfo, base_model, load_model_and_keys, load_tokenizer
@@ -184,7 +186,7 @@ def run(args) -> dict:
     stage = "intermediate" if args.intermediate_distill else "prediction"
     checkpoint_name = "checkpoint-last-inter" if args.intermediate_distill else "checkpoint-last"
     prepare_output_dir(args, stage, checkpoint_name)
-    select_device(args.device)
+    device = select_device(args.device)
     set_seed(args.seed)
 
     models = load_models(args, spec)
@@ -197,14 +199,10 @@ def run(args) -> dict:
     print(f"{stage} distillation on {spec.name}: {len(train)} train examples from {train_set.path}; "
           f"teacher {num_layers(teacher)} layers, student {num_layers(student)} layers")
 
-    config = TrainConfig(
-        output_dir=args.output_dir, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-        warmup_proportion=args.warmup_proportion, weight_decay=args.weight_decay,
-        logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
-        bucket_by_length=args.bucket_by_length, resume=args.resume, stage=stage,
-        checkpoint_name=checkpoint_name,
-    )
+    rank, world_size = init_distributed()
+    forward = wrap_student(student, world_size)  # DataParallel on the student only; the teacher is replicated
+    config = TrainConfig.from_args(args, stage=stage, checkpoint_name=checkpoint_name,
+                                   amp=resolve_amp(args.amp, device), rank=rank, world_size=world_size)
     save = lambda path: save_pretrained_atomically(path, student, tokenizer)  # noqa: E731
     if args.intermediate_distill:
         check_attention_compatible(teacher, student)
@@ -217,7 +215,7 @@ def run(args) -> dict:
         print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
         weights = (args.hidden_weight, args.attention_weight)
         dev_all = devs[0] if len(devs) == 1 else concat_features(devs)
-        objective = intermediate_objective(student, teacher, layer_map, project, weights)
+        objective = intermediate_objective(forward, teacher, layer_map, project, weights)
         evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, project, dev_all,  # noqa: E731
                                                  args.eval_batch_size, pad, weights)
         config.higher_is_better, config.best_name = False, "best_inter_model"
@@ -226,7 +224,7 @@ def run(args) -> dict:
             parameter.stop_gradient = True  # projections are for stage 1 only (SPEC.md §5)
         print("computing teacher logits once for every training example ...")
         teacher_logits = predict_logits(teacher, train, args.eval_batch_size, pad)
-        objective = prediction_objective(student, teacher_logits, spec, args.T)
+        objective = prediction_objective(forward, teacher_logits, spec, args.T)
         evaluate = lambda: evaluate_task(student, spec, devs, args.eval_batch_size, pad)  # noqa: E731
 
     logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
@@ -235,6 +233,9 @@ def run(args) -> dict:
     logger.close()
     print(f"{stage}: best dev {'loss' if args.intermediate_distill else 'score'} {progress.best:.5f}; "
           f"model in {os.path.join(args.output_dir, config.best_name)}")
+    if args.export_dir and not args.intermediate_distill and config.rank == 0:
+        export_best(os.path.join(args.output_dir, config.best_name), args.model_type, args.export_dir,
+                    args.max_seq_length)
     return {"best": progress.best, "stage": stage}
 
 

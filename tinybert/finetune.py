@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import os
 
+from .accelerate import init_distributed, resolve_amp, wrap_student
 from .checkpoint import save_pretrained_atomically
 from .data import load_split
 from .evaluate import evaluate_task, model_inputs, to_tensors
+from .export import export_best
 from .features import featurize
 from .models import check_source, load_model, load_tokenizer
 from .run_setup import check_training_flags, prepare_output_dir
@@ -33,7 +35,7 @@ def run(args) -> dict:
     spec = get_task(args.task_name)
     check_training_flags(args)
     prepare_output_dir(args, "finetune", "checkpoint-last")
-    select_device(args.device)
+    device = select_device(args.device)
     set_seed(args.seed)
 
     check_source(args.model_name_or_path, args.model_type, "--model_name_or_path")  # before the tokenizer's vaguer error
@@ -48,17 +50,14 @@ def run(args) -> dict:
 
     objective = supervised_loss(spec)
     logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
-    config = TrainConfig(
-        output_dir=args.output_dir, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-        warmup_proportion=args.warmup_proportion, weight_decay=args.weight_decay,
-        logging_steps=args.logging_steps, save_steps=args.save_steps, seed=args.seed,
-        bucket_by_length=args.bucket_by_length, resume=args.resume, stage="finetune",
-    )
+    rank, world_size = init_distributed()
+    forward = wrap_student(model, world_size)
+    config = TrainConfig.from_args(args, stage="finetune", amp=resolve_amp(args.amp, device),
+                                   rank=rank, world_size=world_size)
     trainer = Trainer(
         config,
         modules={"model": model},
-        objective=lambda batch: objective(model, to_tensors(batch)),
+        objective=lambda batch: objective(forward, to_tensors(batch)),
         evaluate=lambda: evaluate_task(model, spec, devs, args.eval_batch_size, tokenizer.pad_token_id),
         save_best=lambda path: save_pretrained_atomically(path, model, tokenizer),
         features=train,
@@ -67,5 +66,8 @@ def run(args) -> dict:
     )
     progress = trainer.train()
     logger.close()
-    print(f"best dev score {progress.best:.4f}; model in {os.path.join(args.output_dir, 'best_model')}")
+    best_dir = os.path.join(args.output_dir, "best_model")
+    print(f"best dev score {progress.best:.4f}; model in {best_dir}")
+    if args.export_dir and config.rank == 0:
+        export_best(best_dir, args.model_type, args.export_dir, args.max_seq_length)
     return {"best": progress.best}

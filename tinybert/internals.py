@@ -15,7 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List
 
-from .models import base_model
+from .accelerate import unwrap
+from .models import base_model as _base_model
+
+
+def base_model(model):
+    return _base_model(unwrap(model))
 
 
 @dataclass
@@ -75,7 +80,11 @@ def _captured(model):
 
 
 def forward_with_internals(model, inputs: Dict, with_scores: bool = True) -> Internals:
-    """Run ``model(**inputs)`` once and return its hidden states, scores and logits."""
+    """Run ``model(**inputs)`` once and return its hidden states, scores and logits.
+
+    ``model`` may be a ``paddle.DataParallel`` wrapper: hooks go on the inner model, the
+    forward goes through the wrapper (which synchronises gradients).
+    """
     with _captured(model) as captured:
         logits = model(**inputs)
     depth = num_layers(model)

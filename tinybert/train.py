@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from .accelerate import autocast, grad_scaler, shard
 from .checkpoint import atomic_directory
 from .errors import UserError
 from .features import Features, collate, epoch_batches
@@ -53,6 +54,17 @@ class TrainConfig:
     best_name: str = "best_model"
     checkpoint_name: str = "checkpoint-last"
     max_grad_norm: float = 0.0  # 0 disables clipping (the references do not clip)
+    amp: str = "off"  # off | float16 | bfloat16 (GPU only, see accelerate.py)
+    rank: int = 0
+    world_size: int = 1
+
+
+    @classmethod
+    def from_args(cls, args, **overrides) -> "TrainConfig":
+        """The loop's settings from the shared command-line flags (tinybert.cli)."""
+        names = ("output_dir", "batch_size", "learning_rate", "num_train_epochs", "max_steps", "warmup_proportion",
+                 "weight_decay", "logging_steps", "save_steps", "seed", "bucket_by_length", "resume")
+        return cls(**{name: getattr(args, name) for name in names}, **overrides)
 
 
 @dataclass
@@ -96,9 +108,12 @@ class Trainer:
         self.pad_token_id = pad_token_id
         self.logger = logger
         self.progress = Progress()
-        self.batches_per_epoch = math.ceil(len(features) / config.batch_size)
+        self.batches_per_epoch = len(shard(range(math.ceil(len(features) / config.batch_size)),
+                                           config.rank, config.world_size))
         self.total_steps = self._total_steps()
         self.optimizer, self.scheduler = self._build_optimizer()
+        self.scaler = grad_scaler(config.amp)
+        self.is_main = config.rank == 0
         self._signal = None
 
     # ----------------------------------------------------------------- set-up
@@ -152,7 +167,7 @@ class Trainer:
         try:
             while self.progress.step < self.total_steps:
                 self.run_epoch(bar)
-            if not self.progress.history or self.progress.history[-1]["step"] != self.progress.step:
+            if self.progress.step % self.config.save_steps:  # the last step was not evaluated yet
                 self.evaluate_and_save()
             self.save_checkpoint()
         except Interrupted as stop:
@@ -168,8 +183,9 @@ class Trainer:
         return self.progress
 
     def run_epoch(self, bar) -> None:
-        batches = epoch_batches(self.features.lengths, self.config.batch_size, self.config.seed,
-                                self.progress.epoch, shuffle=True, bucket=self.config.bucket_by_length)
+        batches = shard(epoch_batches(self.features.lengths, self.config.batch_size, self.config.seed,
+                                      self.progress.epoch, shuffle=True, bucket=self.config.bucket_by_length),
+                        self.config.rank, self.config.world_size)
         while self.progress.position < len(batches) and self.progress.step < self.total_steps:
             batch = collate(self.features, batches[self.progress.position], self.pad_token_id)
             terms = self.step(batch)
@@ -189,7 +205,8 @@ class Trainer:
     def step(self, batch) -> Dict:
         for module in self.modules.values():
             module.train()
-        terms = self.objective(batch)
+        with autocast(self.config.amp):
+            terms = self.objective(batch)
         values = {name: float(value) for name, value in terms.items()}
         bad = [name for name, value in values.items() if not math.isfinite(value)]
         if bad:
@@ -202,8 +219,13 @@ class Trainer:
         return terms
 
     def optimize(self, loss) -> None:
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
         self.scheduler.step()
         self.optimizer.clear_grad()
 
@@ -222,7 +244,9 @@ class Trainer:
                 self.logger.scalar(f"{self.config.stage}/train/lr", lr, self.progress.step)
 
     # ------------------------------------------------------ evaluation, saving
-    def evaluate_and_save(self) -> dict:
+    def evaluate_and_save(self) -> Optional[dict]:
+        if not self.is_main:  # rank 0 evaluates and saves for everyone
+            return None
         for module in self.modules.values():
             module.eval()
         results = self.evaluate()
@@ -247,12 +271,15 @@ class Trainer:
     def save_checkpoint(self) -> None:
         import paddle
 
+        if not self.is_main:
+            return
         with atomic_directory(self.checkpoint_dir) as temporary:
             for name, module in self.modules.items():
                 paddle.save(module.state_dict(), os.path.join(temporary, f"{name}.pdparams"))
             paddle.save(self.optimizer.state_dict(), os.path.join(temporary, "optimizer.pdopt"))
             state = {"progress": asdict(self.progress), "scheduler": self.scheduler.state_dict(),
-                     "rng": paddle.get_rng_state(), "config": asdict(self.config)}
+                     "rng": paddle.get_rng_state(), "config": asdict(self.config),
+                     "scaler": self.scaler.state_dict() if self.scaler is not None else None}
             with open(os.path.join(temporary, STATE_FILE), "wb") as handle:
                 pickle.dump(state, handle)
 
@@ -275,6 +302,8 @@ class Trainer:
         self.optimizer.set_state_dict(read_state_dict(os.path.join(directory, "optimizer.pdopt")))
         self.scheduler.set_state_dict(state["scheduler"])
         paddle.set_rng_state(state["rng"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.progress = Progress(**state["progress"])
         print(f"resumed {self.config.stage} from {directory} at step {self.progress.step} "
               f"(epoch {self.progress.epoch}, batch {self.progress.position})", flush=True)
