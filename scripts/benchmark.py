@@ -1,0 +1,311 @@
+"""Speed of our loops against a reference-style loop, measured in one run; prints JSON.
+
+Everything is measured here, on the same synthetic SST-2-like data and the same
+randomly initialised models:
+
+- training throughput (examples/s) of teacher fine-tuning, stage 1 and stage 2 with our
+  loop (``tinybert.train.Trainer`` with the real objectives: dynamic padding, length buckets,
+  masked losses, cached teacher logits in stage 2), and with a reference-style loop as in
+  PaddleNLP's ``task_distill.py`` (every batch padded to ``max_seq_length``, unmasked losses,
+  a teacher forward every step, random batches), and the ratios;
+- student vs teacher inference latency (batch 1 and 32) and parameter counts, dygraph and
+  exported (``paddle.jit.save``) models;
+- the FLOP/s a stage-1 training step achieves against this machine's float32 matmul peak;
+- the CPU settings of ``tinybert.runtime`` (threads, MKL code path on AMD) before/after, each
+  in a fresh subprocess since MKL reads them when it loads.
+
+    python scripts/benchmark.py [--quick] > benchmark.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tinybert.runtime import prepare_process  # noqa: E402
+
+if __name__ == "__main__" and "--child" not in sys.argv:
+    prepare_process()
+
+import numpy as np  # noqa: E402
+
+VOCAB = 30522
+# Shapes: an SST-2-like workload for the training loops (a 12-layer/384 teacher like MiniLM-L12,
+# a TinyBERT4-shaped student with 12 heads), and the paper's pair for inference.
+TEACHER = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=12, intermediate_size=1536)
+STUDENT = dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1200)
+BERT_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+if os.environ.get("TINYBERT_BENCHMARK_QUICK") == "1":  # --quick: tiny shapes, here and in child processes
+    TEACHER = dict(hidden_size=48, num_hidden_layers=4, num_attention_heads=4, intermediate_size=96)
+    STUDENT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    BERT_BASE = TEACHER
+
+
+def sst2_like_lengths(count: int, rng, max_len: int) -> np.ndarray:
+    """Token counts like SST-2 train (short phrases: mean ~13 WordPieces, long tail to ~60)."""
+    words = np.clip(rng.geometric(1 / 10.0, size=count), 1, max_len - 2)
+    return words + 2
+
+
+def synthetic_features(count: int, max_len: int, seed: int):
+    from tinybert.features import Features
+
+    rng = np.random.default_rng(seed)
+    lengths = sst2_like_lengths(count, rng, max_len)
+    ids = [[2] + list(rng.integers(5, VOCAB, size=n - 2)) + [3] for n in lengths]
+    return Features(ids, [[0] * len(x) for x in ids], rng.integers(0, 2, size=count).astype("int64"))
+
+
+def build(kind: str, shape: dict, seed: int, fit_size: int = None):
+    import paddle
+    from paddlenlp.transformers import (BertConfig, BertForSequenceClassification, TinyBertConfig,
+                                        TinyBertForSequenceClassification)
+
+    paddle.seed(seed)
+    common = dict(vocab_size=VOCAB, type_vocab_size=2, num_labels=2, **shape)
+    if kind == "bert":
+        return BertForSequenceClassification(BertConfig(**common))
+    return TinyBertForSequenceClassification(TinyBertConfig(fit_size=fit_size or shape["hidden_size"], **common))
+
+
+def shape_name(shape: dict) -> str:
+    return f"{shape['num_hidden_layers']}L/{shape['hidden_size']}/{shape['num_attention_heads']}H"
+
+
+def parameters(model) -> int:
+    return int(sum(int(np.prod(p.shape)) for p in model.parameters()))
+
+
+def encoder_flops(shape: dict, tokens: int, attention_pairs: int) -> float:
+    """Multiply-add FLOPs (x2) of one forward of the encoder layers."""
+    h, f, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
+    dense = 2 * tokens * (4 * h * h + 2 * h * f)
+    attention = 2 * 2 * attention_pairs * h  # QK^T and AV over all heads
+    return layers * (dense + attention)
+
+
+# ------------------------------------------------------------------ our loop
+def our_throughput(stage: str, teacher, student_seed: int, features, args) -> dict:
+    from tinybert import distill, mapping
+    from tinybert.evaluate import model_inputs, predict_logits, to_tensors
+    from tinybert.finetune import supervised_loss
+    from tinybert.tasks import get_task
+    from tinybert.train import Trainer, TrainConfig
+
+    spec = get_task("SST-2")
+    with tempfile.TemporaryDirectory() as output:
+        config = TrainConfig(output_dir=output, batch_size=args.batch_size, num_train_epochs=1, save_steps=10**9,
+                             logging_steps=10**9, learning_rate=1e-5, stage=stage)
+        start = time.perf_counter()
+        if stage == "finetune":
+            model = build("bert", TEACHER, student_seed)
+            objective = supervised_loss(spec)
+            trainer = Trainer(config, {"model": model}, lambda b: objective(model, to_tensors(b)), None, None,
+                              features, 0)
+        else:
+            model = build("tinybert", STUDENT, student_seed, fit_size=TEACHER["hidden_size"])
+            if stage == "intermediate":
+                project = distill.Projector(model, distill.PER_LAYER)
+                objective = distill.intermediate_objective(model, teacher, mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"]), project, (1.0, 1.0))
+            else:
+                logits = predict_logits(teacher, features, 64, 0)  # the once-per-run teacher pass, timed
+                objective = distill.prediction_objective(model, logits, spec, 1.0)
+            trainer = Trainer(config, {"student": model}, objective, None, None, features, 0)
+        setup = time.perf_counter() - start
+        trainer.run_epoch(_NoBar())
+        elapsed = time.perf_counter() - start
+    return {"examples_per_s": len(features) / elapsed, "seconds": elapsed, "setup_seconds": setup}
+
+
+class _NoBar:
+    def update(self, *_):
+        pass
+
+    def set_postfix(self, *_, **__):
+        pass
+
+    def write(self, *_):
+        pass
+
+
+# -------------------------------------------------------- reference-style loop
+def reference_throughput(stage: str, teacher, student_seed: int, features, args) -> dict:
+    """PaddleNLP-style: pad to max_seq_length, unmasked MSE, teacher forward every step."""
+    import paddle
+    import paddle.nn.functional as F
+
+    from tinybert import mapping
+    from tinybert.evaluate import model_inputs, to_tensors
+    from tinybert.features import collate
+    from tinybert.internals import forward_with_internals
+
+    kind, shape = ("bert", TEACHER) if stage == "finetune" else ("tinybert", STUDENT)
+    start = time.perf_counter()
+    model = build(kind, shape, student_seed, fit_size=TEACHER["hidden_size"])
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=model.parameters())
+    layer_map = mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"])
+    order = np.random.default_rng(0).permutation(len(features))
+    model.train()
+    teacher.train()  # the references leave the teacher in train mode (SPEC.md §2)
+    for first in range(0, len(order), args.batch_size):
+        tensors = to_tensors(collate(features, order[first:first + args.batch_size], 0, pad_to=args.max_seq_length))
+        inputs = model_inputs(tensors)
+        if stage == "finetune":
+            loss = F.cross_entropy(model(**inputs), tensors["labels"])
+        elif stage == "intermediate":
+            with paddle.no_grad():
+                target = forward_with_internals(teacher, inputs)
+            out = forward_with_internals(model, inputs)
+            loss = 0
+            for s, t in layer_map.hidden:
+                loss = loss + F.mse_loss(model.tinybert.fit_denses[s](out.hidden[s]), target.hidden[t])
+            for s, t in layer_map.attention:
+                loss = loss + F.mse_loss(out.scores[s - 1], target.scores[t - 1])
+        else:
+            with paddle.no_grad():
+                target = teacher(**inputs)
+            logits = model(**inputs)
+            loss = -(F.softmax(target, axis=-1) * F.log_softmax(logits, axis=-1)).sum(-1).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        float(loss)
+    elapsed = time.perf_counter() - start
+    teacher.eval()
+    return {"examples_per_s": len(features) / elapsed, "seconds": elapsed}
+
+
+# ----------------------------------------------------------------- inference
+def inference(args) -> dict:
+    from tinybert import export
+
+    teacher = build("bert", BERT_BASE, 1)
+    student = build("tinybert", STUDENT, 2, fit_size=BERT_BASE["hidden_size"])
+    result = {"teacher": {"shape": shape_name(BERT_BASE), "parameters": parameters(teacher)},
+              "student": {"shape": shape_name(STUDENT), "parameters": parameters(student)}}
+    with tempfile.TemporaryDirectory() as directory:
+        for name, model in (("teacher", teacher), ("student", student)):
+            model.eval()
+            call = lambda i, t, m, model=model: model(input_ids=i, token_type_ids=t, attention_mask=m)  # noqa: E731
+            export.export(model, os.path.join(directory, name))
+            exported = export.load(os.path.join(directory, name))
+            for batch in (1, 32):
+                repeats = args.repeats if batch == 1 else max(3, args.repeats // 4)
+                result[name][f"dygraph_batch{batch}"] = export.latency(call, batch, 64, VOCAB, repeats=repeats)
+                result[name][f"exported_batch{batch}"] = export.latency(lambda *x, e=exported: e(*x), batch, 64, VOCAB,
+                                                                        repeats=repeats)
+    for key in ("dygraph_batch1", "dygraph_batch32", "exported_batch1", "exported_batch32"):
+        result[f"speedup_{key}"] = result["teacher"][key]["ms_per_example"] / result["student"][key]["ms_per_example"]
+    result["parameter_ratio"] = result["teacher"]["parameters"] / result["student"]["parameters"]
+    return result
+
+
+def matmul_peak() -> float:
+    import paddle
+
+    a, b = paddle.randn([2048, 2048]), paddle.randn([2048, 2048])
+    paddle.matmul(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(5):
+        paddle.matmul(a, b).numpy()
+    return 5 * 2 * 2048**3 / (time.perf_counter() - start)
+
+
+def stage1_flops(features, batch_size: int) -> float:
+    """FLOPs of one epoch of our stage 1: teacher forward + student forward/backward (3x forward)."""
+    from tinybert.features import epoch_batches
+
+    total = 0.0
+    for batch in epoch_batches(features.lengths, batch_size, 42, 0):
+        width = int(features.lengths[batch].max())
+        tokens, pairs = len(batch) * width, len(batch) * width * width
+        total += encoder_flops(TEACHER, tokens, pairs) + 3 * encoder_flops(STUDENT, tokens, pairs)
+    return total
+
+
+# ------------------------------------------------------------- CPU settings
+CHILD_STEP = """
+import sys, time
+sys.path.insert(0, {root!r})
+sys.argv.append("--child")
+if {ours}:
+    from tinybert.runtime import prepare_process
+    prepare_process()
+import paddle
+sys.path.insert(0, {scripts!r})
+import benchmark as b
+teacher = b.build("bert", b.TEACHER, 1)
+features = b.synthetic_features({count}, 64, 7)
+class A: batch_size = 32; max_seq_length = 64
+b.reference_throughput("intermediate", teacher, 2, b.synthetic_features(32, 64, 3), A)  # warm-up
+r = b.reference_throughput("intermediate", teacher, 2, features, A)
+print(r["seconds"] / ({count} // 32))
+"""
+
+
+def cpu_settings(count: int) -> dict:
+    """Seconds per reference-style stage-1 step (batch 32, length 64), Paddle defaults vs ours."""
+    results = {}
+    keep = ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE")
+    for label, ours in (("paddle_defaults", False), ("tinybert_runtime", True)):
+        env = {k: v for k, v in os.environ.items() if k not in keep or ours}
+        code = CHILD_STEP.format(root=ROOT, scripts=os.path.join(ROOT, "scripts"), ours=ours, count=count)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+        try:
+            results[label] = {"seconds_per_step": float(out.stdout.strip().splitlines()[-1])}
+        except (ValueError, IndexError):
+            results[label] = {"error": out.stderr.strip().splitlines()[-1:] or ["no output"]}
+    if all("seconds_per_step" in r for r in results.values()):
+        results["speedup"] = results["paddle_defaults"]["seconds_per_step"] / results["tinybert_runtime"]["seconds_per_step"]
+    results["settings"] = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+                           "MKL_DEBUG_CPU_TYPE": os.environ.get("MKL_DEBUG_CPU_TYPE")}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=256, help="training examples per loop measurement")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_seq_length", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=12, help="latency repetitions (batch 1)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    parser.add_argument("--skip_cpu_settings", action="store_true")
+    args = parser.parse_args()
+    if args.quick and os.environ.get("TINYBERT_BENCHMARK_QUICK") != "1":
+        os.environ["TINYBERT_BENCHMARK_QUICK"] = "1"
+        os.execv(sys.executable, [sys.executable] + sys.argv)  # re-read the tiny shapes at import
+    if args.quick:
+        args.examples, args.repeats = 64, 3
+    started = time.perf_counter()
+    features = synthetic_features(args.examples, args.max_seq_length, seed=0)
+    teacher = build("bert", TEACHER, 1)
+    teacher.eval()
+    report = {"workload": {"examples": args.examples, "batch_size": args.batch_size,
+                           "max_seq_length": args.max_seq_length, "mean_length": float(features.lengths.mean()),
+                           "teacher": TEACHER, "student": STUDENT}, "training": {}}
+    for stage in ("finetune", "intermediate", "prediction"):
+        ours = our_throughput(stage, teacher, 2, features, args)
+        reference = reference_throughput(stage, teacher, 2, features, args)
+        report["training"][stage] = {"ours": ours, "reference_style": reference,
+                                     "speedup": ours["examples_per_s"] / reference["examples_per_s"]}
+    peak = matmul_peak()
+    flops = stage1_flops(features, args.batch_size)
+    seconds = report["training"]["intermediate"]["ours"]["seconds"]
+    report["flops"] = {"matmul_peak_gflops": peak / 1e9, "stage1_achieved_gflops": flops / seconds / 1e9,
+                       "fraction_of_peak": flops / seconds / peak}
+    report["inference"] = inference(args)
+    if not args.skip_cpu_settings:
+        report["cpu_settings"] = cpu_settings(64 if not args.quick else 32)
+    report["wall_seconds"] = time.perf_counter() - started
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
