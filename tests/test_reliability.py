@@ -27,14 +27,14 @@ def work(tmp_path_factory):
 def finetune_cmd(output, *extra):
     return [sys.executable, os.path.join(ROOT, "finetune_teacher.py"), "--model_name_or_path", "teacher",
             "--task_name", "SST-2", "--glue_dir", "glue", "--device", "cpu", "--batch_size", "8",
-            "--num_train_epochs", "1", "--save_steps", "4", "--logging_steps", "1000", "--learning_rate", "1e-3",
+            "--num_train_epochs", "2", "--save_steps", "4", "--logging_steps", "1000", "--learning_rate", "1e-3",
             "--output_dir", output, *extra]
 
 
 def stage1_cmd(output, *extra):
     return [sys.executable, os.path.join(ROOT, "task_distill.py"), "--student_model_name_or_path", "student",
             "--teacher_path", "teacher", "--task_name", "sst-2", "--intermediate_distill", "--glue_dir", "glue",
-            "--device", "cpu", "--batch_size", "8", "--num_train_epochs", "1", "--save_steps", "4",
+            "--device", "cpu", "--batch_size", "8", "--num_train_epochs", "2", "--save_steps", "4",
             "--logging_steps", "1000", "--learning_rate", "1e-3", "--max_seq_length", "32", "--output_dir", output,
             *extra]
 
@@ -56,7 +56,7 @@ def wait_for_checkpoint_then(proc, directory, min_step, sig):
             pass
         assert proc.poll() is None, "run finished before it could be interrupted"
         time.sleep(0.05)
-    time.sleep(0.3)  # a few more steps: the kill lands between checkpoints
+    time.sleep(0.1)  # a step or two more: the kill lands between checkpoints
     proc.send_signal(sig)
     return proc.wait(timeout=120)
 
@@ -79,7 +79,7 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(work,
     proc = subprocess.Popen(make_cmd("killed"), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_for_checkpoint_then(proc, str(work / "killed" / checkpoint), 8, signal.SIGKILL) == -signal.SIGKILL
     killed_at = checkpoint_step(str(work / "killed" / checkpoint))
-    assert 8 <= killed_at < 25
+    assert 8 <= killed_at < 50
     resumed = subprocess.run(make_cmd("killed", "--resume"), cwd=work, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"at step {killed_at}" in resumed.stdout
