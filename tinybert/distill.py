@@ -230,7 +230,6 @@ def run(args) -> dict:
     logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
     trainer = Trainer(config, {"student": student}, objective, evaluate, save, train, pad, logger)
     progress = trainer.train()
-    logger.close()
     print(f"{stage}: best dev {'loss' if args.intermediate_distill else 'score'} {progress.best:.5f}; "
           f"model in {os.path.join(args.output_dir, config.best_name)}")
     if args.export_dir and not args.intermediate_distill and config.rank == 0:

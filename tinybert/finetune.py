@@ -65,7 +65,6 @@ def run(args) -> dict:
         logger=logger,
     )
     progress = trainer.train()
-    logger.close()
     best_dir = os.path.join(args.output_dir, "best_model")
     print(f"best dev score {progress.best:.4f}; model in {best_dir}")
     if args.export_dir and config.rank == 0:

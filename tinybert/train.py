@@ -180,6 +180,8 @@ class Trainer:
         finally:
             self._restore_signal_handlers()
             bar.close()
+            if self.logger is not None:
+                self.logger.close()  # also on errors: VisualDL flushes from a background thread
         return self.progress
 
     def run_epoch(self, bar) -> None:
@@ -336,7 +338,7 @@ class ScalarLogger:
         try:
             from visualdl import LogWriter
 
-            self.writer = LogWriter(logdir=logdir)
+            self.writer = LogWriter(logdir=os.path.abspath(logdir))  # its writer thread outlives a chdir
         except Exception as err:  # pragma: no cover - VisualDL is a PaddleNLP dependency
             print(f"warning: VisualDL unavailable ({err}); dashboard logging disabled", file=sys.stderr)
             self.writer = None
