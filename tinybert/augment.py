@@ -32,7 +32,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data import AUG_FILE, _decoded_lines, locate, parse_row, task_dir
+from .data import AUG_FILE, decoded_lines, locate, parse_row, task_dir
 from .errors import UserError, require
 from .glove import GloVe, load_glove
 from .stopwords import is_stop_word
@@ -379,7 +379,7 @@ def read_rows(path: str, spec: TaskSpec, skip_bad_rows: bool) -> Tuple[Optional[
     """
     header, rows, skipped = None, [], 0
     header_pending = spec.has_header
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue
         if header_pending:

@@ -73,7 +73,7 @@ def parse_row(line: str, spec: TaskSpec) -> Tuple[Tuple[str, ...], Union[int, fl
     return texts, parse_label(columns[spec.label_column], spec)
 
 
-def _decoded_lines(path: str):
+def decoded_lines(path: str):
     """Yield (1-based line number, text) with the line ending removed; errors name the line."""
     try:
         with open(path, "rb") as handle:
@@ -103,7 +103,7 @@ def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> Exa
     examples: List[Example] = []
     skipped = 0
     header_pending = spec.has_header
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue  # blank lines, and the empty piece after a final newline
         if header_pending:
@@ -144,7 +144,12 @@ def _download_with_paddlenlp(spec: TaskSpec, split: str) -> Optional[str]:
 
 
 def locate(glue_dir: Optional[str], spec: TaskSpec, filename: str, allow_download: bool = True) -> str:
-    """Path of ``filename`` for the task; fall back to PaddleNLP's GLUE download when absent."""
+    """Path of ``filename`` for the task.
+
+    Under the default glue_dir (PaddleNLP's ``DATA_HOME/Glue``) a missing file is downloaded
+    with ``paddlenlp.datasets.load_dataset`` when online, which stores it exactly there. A
+    directory the user gave with ``--glue_dir`` is never filled behind their back.
+    """
     path = os.path.join(task_dir(glue_dir, spec), filename)
     if os.path.exists(path):  # a directory or unreadable file is reported by the reader
         return path
@@ -153,16 +158,20 @@ def locate(glue_dir: Optional[str], spec: TaskSpec, filename: str, allow_downloa
             f"{path} does not exist; run data_augmentation.py --task_name {spec.name} "
             f"--glue_dir {glue_dir or default_glue_dir()} first, or drop --use_aug"
         )
-    if allow_download:
+    is_default = glue_dir is None or os.path.abspath(glue_dir) == os.path.abspath(default_glue_dir())
+    if allow_download and is_default:
         split = "train" if filename == spec.train_file else os.path.splitext(filename)[0]
         print(f"{path} not found: trying paddlenlp.datasets.load_dataset('glue', '{spec.name.lower()}') ...")
-        downloaded = _download_with_paddlenlp(spec, split)
-        if downloaded and os.path.isfile(os.path.join(downloaded, filename)):
-            print(f"using PaddleNLP's copy in {downloaded}")
-            return os.path.join(downloaded, filename)
+        if _download_with_paddlenlp(spec, split) and os.path.isfile(path):
+            print(f"downloaded {spec.name} to {task_dir(glue_dir, spec)}")
+            return path
+        raise UserError(
+            f"{path} does not exist and GLUE could not be downloaded (offline?); put the {spec.name} files "
+            f"({spec.train_file}, {', '.join(spec.dev_files)}) in {task_dir(glue_dir, spec)} or pass --glue_dir"
+        )
     raise UserError(
-        f"{path} does not exist and GLUE could not be downloaded; put the {spec.name} files "
-        f"({spec.train_file}, {', '.join(spec.dev_files)}) in {task_dir(glue_dir, spec)} or pass --glue_dir"
+        f"{path} does not exist; put the {spec.name} files ({spec.train_file}, {', '.join(spec.dev_files)}) "
+        f"in {task_dir(glue_dir, spec)}, or pass another --glue_dir (without it PaddleNLP downloads GLUE when online)"
     )
 
 
