@@ -94,7 +94,7 @@ def encoder_flops(shape: dict, tokens: int, attention_pairs: int) -> float:
 # ------------------------------------------------------------------ our loop
 def our_throughput(stage: str, teacher, student_seed: int, features, args) -> dict:
     from tinybert import distill, mapping
-    from tinybert.evaluate import model_inputs, predict_logits, to_tensors
+    from tinybert.evaluate import predict_logits, to_tensors
     from tinybert.finetune import supervised_loss
     from tinybert.tasks import get_task
     from tinybert.train import Trainer, TrainConfig

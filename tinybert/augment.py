@@ -23,7 +23,6 @@ alone, so every set equals that of a one-query computation (:func:`top_k_rows`).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from . import losses, mapping
 from .accelerate import init_distributed, resolve_amp, wrap_student
 from .checkpoint import save_pretrained_atomically
-from .data import load_split
-from .errors import UserError, require
+from .errors import require
 from .evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
 from .export import export_best
-from .features import Features, collate, eval_batches, featurize
+from .features import Features, TaskData, collate, concat_features, eval_batches, load_task_data
 from .internals import forward_with_internals, hidden_size, num_heads, num_layers
 from .models import CheckpointInfo, base_model, load_model_and_keys, load_tokenizer
 from .run_setup import check_training_flags, prepare_output_dir
@@ -179,68 +178,72 @@ def check_attention_compatible(teacher, student) -> None:
 
 
 # ------------------------------------------------------------------------ run
+def stage_one(args, models: Models, student_forward, data: TaskData, pad: int):
+    """Objective and dev evaluation of intermediate-layer distillation (SPEC.md §3-§5)."""
+    teacher, student = models.teacher, models.student
+    check_attention_compatible(teacher, student)
+    layer_map = mapping.build(num_layers(teacher), num_layers(student), args.layer_map)
+    mode = projection_mode(args.projection, models.student_info, args.student_model_name_or_path)
+    project = Projector(student, mode)
+    freeze(project.unused())
+    print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
+    weights = (args.hidden_weight, args.attention_weight)
+    dev = concat_features(data.devs)
+    objective = intermediate_objective(student_forward, teacher, layer_map, project, weights)
+    evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, project, dev,  # noqa: E731
+                                             args.eval_batch_size, pad, weights)
+    return objective, evaluate
+
+
+def stage_two(args, models: Models, student_forward, data: TaskData, spec: TaskSpec, pad: int):
+    """Objective and dev evaluation of prediction-layer distillation on cached teacher logits."""
+    encoder = base_model(models.student)
+    freeze([encoder.fit_denses, encoder.fit_dense])  # projections are for stage 1 only (SPEC.md §5)
+    print("computing teacher logits once for every training example ...")
+    teacher_logits = predict_logits(models.teacher, data.train, args.eval_batch_size, pad)
+    objective = prediction_objective(student_forward, teacher_logits, spec, args.T)
+    evaluate = lambda: evaluate_task(models.student, spec, data.devs, args.eval_batch_size, pad)  # noqa: E731
+    return objective, evaluate
+
+
+def freeze(layers) -> None:
+    for layer in layers:
+        for parameter in layer.parameters():
+            parameter.stop_gradient = True
+
+
 def run(args) -> dict:
     spec = get_task(args.task_name)
     check_training_flags(args)
     require(args.T > 0, f"--T must be a positive temperature, got {args.T}")
-    stage = "intermediate" if args.intermediate_distill else "prediction"
-    checkpoint_name = "checkpoint-last-inter" if args.intermediate_distill else "checkpoint-last"
+    stage1 = args.intermediate_distill
+    stage = "intermediate" if stage1 else "prediction"
+    checkpoint_name = "checkpoint-last-inter" if stage1 else "checkpoint-last"
     prepare_output_dir(args, stage, checkpoint_name)
     device = select_device(args.device)
     set_seed(args.seed)
 
     models = load_models(args, spec)
-    teacher, student, tokenizer = models.teacher, models.student, models.tokenizer
-    pad = tokenizer.pad_token_id
-    train_set, = load_split(args.glue_dir, spec, "aug" if args.use_aug else "train", args.skip_bad_rows)
-    dev_sets = load_split(args.glue_dir, spec, "dev", args.skip_bad_rows)
-    train = featurize(train_set.examples, tokenizer, args.max_seq_length, spec.is_regression)
-    devs = [featurize(d.examples, tokenizer, args.max_seq_length, spec.is_regression) for d in dev_sets]
-    print(f"{stage} distillation on {spec.name}: {len(train)} train examples from {train_set.path}; "
-          f"teacher {num_layers(teacher)} layers, student {num_layers(student)} layers")
+    pad = models.tokenizer.pad_token_id
+    data = load_task_data(args, spec, models.tokenizer, "aug" if args.use_aug else "train")
+    print(f"{stage} distillation on {spec.name}: {len(data.train)} train examples from {data.train_path}; "
+          f"teacher {num_layers(models.teacher)} layers, student {num_layers(models.student)} layers")
 
     rank, world_size = init_distributed()
-    forward = wrap_student(student, world_size)  # DataParallel on the student only; the teacher is replicated
+    student_forward = wrap_student(models.student, world_size)  # DataParallel on the student only
     config = TrainConfig.from_args(args, stage=stage, checkpoint_name=checkpoint_name,
                                    amp=resolve_amp(args.amp, device), rank=rank, world_size=world_size)
-    save = lambda path: save_pretrained_atomically(path, student, tokenizer)  # noqa: E731
-    if args.intermediate_distill:
-        check_attention_compatible(teacher, student)
-        layer_map = mapping.build(num_layers(teacher), num_layers(student), args.layer_map)
-        mode = projection_mode(args.projection, models.student_info, args.student_model_name_or_path)
-        project = Projector(student, mode)
-        for layer in project.unused():
-            for parameter in layer.parameters():
-                parameter.stop_gradient = True
-        print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
-        weights = (args.hidden_weight, args.attention_weight)
-        dev_all = devs[0] if len(devs) == 1 else concat_features(devs)
-        objective = intermediate_objective(forward, teacher, layer_map, project, weights)
-        evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, project, dev_all,  # noqa: E731
-                                                 args.eval_batch_size, pad, weights)
+    if stage1:
+        objective, evaluate = stage_one(args, models, student_forward, data, pad)
         config.higher_is_better, config.best_name = False, "best_inter_model"
     else:
-        for parameter in list(base_model(student).fit_denses.parameters()) + list(base_model(student).fit_dense.parameters()):
-            parameter.stop_gradient = True  # projections are for stage 1 only (SPEC.md §5)
-        print("computing teacher logits once for every training example ...")
-        teacher_logits = predict_logits(teacher, train, args.eval_batch_size, pad)
-        objective = prediction_objective(forward, teacher_logits, spec, args.T)
-        evaluate = lambda: evaluate_task(student, spec, devs, args.eval_batch_size, pad)  # noqa: E731
+        objective, evaluate = stage_two(args, models, student_forward, data, spec, pad)
 
+    save = lambda path: save_pretrained_atomically(path, models.student, models.tokenizer)  # noqa: E731
     logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
-    trainer = Trainer(config, {"student": student}, objective, evaluate, save, train, pad, logger)
-    progress = trainer.train()
-    print(f"{stage}: best dev {'loss' if args.intermediate_distill else 'score'} {progress.best:.5f}; "
-          f"model in {os.path.join(args.output_dir, config.best_name)}")
-    if args.export_dir and not args.intermediate_distill and config.rank == 0:
-        export_best(os.path.join(args.output_dir, config.best_name), args.model_type, args.export_dir,
-                    args.max_seq_length)
+    progress = Trainer(config, {"student": models.student}, objective, evaluate, save, data.train, pad, logger).train()
+    best_dir = os.path.join(args.output_dir, config.best_name)
+    print(f"{stage}: best dev {'loss' if stage1 else 'score'} {progress.best:.5f}; model in {best_dir}")
+    if args.export_dir and not stage1 and config.rank == 0:
+        export_best(best_dir, args.model_type, args.export_dir, args.max_seq_length)
     return {"best": progress.best, "stage": stage}
-
-
-def concat_features(sets: List[Features]) -> Features:
-    return Features(
-        input_ids=[ids for s in sets for ids in s.input_ids],
-        token_type_ids=[ids for s in sets for ids in s.token_type_ids],
-        labels=np.concatenate([s.labels for s in sets]),
-    )

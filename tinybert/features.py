@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 
-from .data import Example
+from .data import Example, load_split
 
 BUCKET_WINDOW = 50  # batches per sorting window when bucketing by length
 
@@ -102,3 +102,28 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
+
+
+@dataclass
+class TaskData:
+    train_path: str
+    train: Features
+    devs: List[Features]  # one per dev file (MNLI: matched, mismatched)
+
+
+def load_task_data(args, spec, tokenizer, train_split: str = "train") -> TaskData:
+    """Read and featurize the training split (``train`` or ``aug``) and every dev file."""
+    train_set, = load_split(args.glue_dir, spec, train_split, args.skip_bad_rows)
+    dev_sets = load_split(args.glue_dir, spec, "dev", args.skip_bad_rows)
+    encode = lambda examples: featurize(examples, tokenizer, args.max_seq_length, spec.is_regression)  # noqa: E731
+    return TaskData(train_set.path, encode(train_set.examples), [encode(d.examples) for d in dev_sets])
+
+
+def concat_features(sets: Sequence[Features]) -> Features:
+    if len(sets) == 1:
+        return sets[0]
+    return Features(
+        input_ids=[ids for s in sets for ids in s.input_ids],
+        token_type_ids=[ids for s in sets for ids in s.token_type_ids],
+        labels=np.concatenate([s.labels for s in sets]),
+    )

@@ -5,10 +5,9 @@ import os
 
 from .accelerate import init_distributed, resolve_amp, wrap_student
 from .checkpoint import save_pretrained_atomically
-from .data import load_split
 from .evaluate import evaluate_task, model_inputs, to_tensors
 from .export import export_best
-from .features import featurize
+from .features import load_task_data
 from .models import check_source, load_model, load_tokenizer
 from .run_setup import check_training_flags, prepare_output_dir
 from .runtime import select_device, set_seed
@@ -40,10 +39,8 @@ def run(args) -> dict:
 
     check_source(args.model_name_or_path, args.model_type, "--model_name_or_path")  # before the tokenizer's vaguer error
     tokenizer = load_tokenizer(args.model_type, args.model_name_or_path)
-    train_set, = load_split(args.glue_dir, spec, "train", args.skip_bad_rows)
-    dev_sets = load_split(args.glue_dir, spec, "dev", args.skip_bad_rows)
-    train = featurize(train_set.examples, tokenizer, args.max_seq_length, spec.is_regression)
-    devs = [featurize(d.examples, tokenizer, args.max_seq_length, spec.is_regression) for d in dev_sets]
+    data = load_task_data(args, spec, tokenizer)
+    train, devs = data.train, data.devs
     model = load_model(args.model_type, args.model_name_or_path, num_labels=spec.num_labels)
     print(f"fine-tuning {args.model_name_or_path} on {spec.name}: {len(train)} train examples, "
           f"{', '.join(str(len(d)) for d in devs)} dev examples")

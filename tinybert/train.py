@@ -25,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
 
 from .accelerate import autocast, grad_scaler, shard
 from .checkpoint import atomic_directory
