@@ -234,7 +234,7 @@ class Trainer:
         values = self._last_values
         lr = self.optimizer.get_lr()
         bar.update(1)
-        bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
+        bar.set_postfix({**{name: f"{value:.4g}" for name, value in values.items()}, "lr": f"{lr:.2e}"}, refresh=False)
         if self.progress.step % self.config.logging_steps == 0:
             shown = " ".join(f"{name}={value:.5f}" for name, value in values.items())
             bar.write(f"[{self.config.stage}] step {self.progress.step}/{self.total_steps} "
