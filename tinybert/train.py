@@ -262,8 +262,10 @@ class Trainer:
         self.progress.history.append(record)
         append_jsonl(os.path.join(self.config.output_dir, "eval_results.jsonl"), record)
         shown = " ".join(f"{k}={v:.4f}" for k, v in results.items())
-        print(f"[{self.config.stage}] eval step {self.progress.step}: {shown}"
-              f"{'  (new best, saved ' + self.config.best_name + '/)' if improved else ''}", flush=True)
+        from tqdm import tqdm
+
+        tqdm.write(f"[{self.config.stage}] eval step {self.progress.step}: {shown}"  # keeps the bar intact
+                   f"{'  (new best, saved ' + self.config.best_name + '/)' if improved else ''}")
         if self.logger is not None:
             for name, value in results.items():
                 self.logger.scalar(f"{self.config.stage}/dev/{name}", float(value), self.progress.step)
