@@ -1,0 +1,234 @@
+"""Reporting what a pipeline produced: dev metrics of checkpoints, parameter counts, CPU
+latency, and results tables (markdown and CSV).
+
+Used by ``scripts/evaluate_run.py`` (the last stage of ``scripts/run_task.sh``),
+``scripts/collect_results.py`` (the table of ``scripts/sweep.sh``) and ``scripts/demo.py``.
+
+Parameter counts are those of the model used for prediction: the TinyBERT projections
+(``fit_dense``/``fit_denses``) exist only to train stage 1 (SPEC.md §5) and are left out.
+
+Latency is per example at a given batch size, with dynamic padding (each batch padded to its
+own longest sentence) and, for batches of more than one sentence, sentences of similar length
+batched together (as at evaluation). Models are timed in alternating rounds and each
+model's fastest round is kept: on a shared machine another process can only slow a round
+down, so the minimum is the least disturbed estimate, and alternation exposes every model
+to the same background load.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+TRAINING_ONLY = (".fit_dense.", ".fit_denses.")
+
+
+# ------------------------------------------------------------------ models
+def inference_parameters(model) -> int:
+    """Parameters used for prediction (TinyBERT's stage-1 projections excluded)."""
+    return int(sum(int(np.prod(p.shape)) for name, p in model.named_parameters()
+                   if not any(part in f".{name}" for part in TRAINING_ONLY)))
+
+
+def checkpoint_model_type(path: str, default: str = "bert") -> str:
+    """``tinybert`` or ``bert``, from ``architectures``/``model_type`` in the checkpoint's config."""
+    from .models import CONFIG_FILES
+
+    for name in CONFIG_FILES:
+        config_path = os.path.join(path, name)
+        if os.path.isfile(config_path):
+            try:
+                with open(config_path, encoding="utf-8") as handle:
+                    config = json.load(handle)
+            except (OSError, ValueError):
+                break
+            text = " ".join(config.get("architectures") or []) + " " + str(config.get("model_type", ""))
+            return "tinybert" if "tinybert" in text.lower() else "bert"
+    return default
+
+
+@dataclass
+class Evaluated:
+    """A checkpoint, its dev metrics and its size."""
+
+    name: str
+    path: str
+    model_type: str
+    metrics: Dict[str, float]
+    parameters: int
+    layers: int
+    hidden: int
+    model: object = field(default=None, repr=False)
+    tokenizer: object = field(default=None, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "path": os.path.abspath(self.path), "model_type": self.model_type,
+                "metrics": self.metrics, "score": self.metrics.get("score"), "parameters": self.parameters,
+                "layers": self.layers, "hidden_size": self.hidden}
+
+
+def load_dev(spec, glue_dir: Optional[str], skip_bad_rows: bool = False):
+    from .data import load_split
+
+    return load_split(glue_dir, spec, "dev", skip_bad_rows)
+
+
+def evaluate_checkpoint(name: str, path: str, spec, dev_sets, max_seq_length: int, batch_size: int = 64,
+                        model_type: Optional[str] = None) -> Evaluated:
+    """Load a ``save_pretrained`` directory and compute the task's dev metrics."""
+    from .evaluate import evaluate_task
+    from .features import featurize
+    from .internals import hidden_size, num_layers
+    from .models import load_model, load_tokenizer
+
+    model_type = model_type or checkpoint_model_type(path)
+    flag = f"{name} checkpoint"
+    tokenizer = load_tokenizer(model_type, path, flag)
+    model = load_model(model_type, path, flag, num_labels=spec.num_labels)
+    model.eval()
+    devs = [featurize(d.examples, tokenizer, max_seq_length, spec.is_regression) for d in dev_sets]
+    metrics = evaluate_task(model, spec, devs, batch_size, tokenizer.pad_token_id)
+    return Evaluated(name, path, model_type, {k: float(v) for k, v in metrics.items()},
+                     inference_parameters(model), num_layers(model), hidden_size(model), model, tokenizer)
+
+
+# ----------------------------------------------------------------- latency
+def latency_batches(tokenizer, sentences: Sequence[str], batch_size: int, max_seq_length: int,
+                    sort_by_length: bool = True):
+    """Collated numpy batches of ``sentences``, each padded to its own longest sentence.
+
+    With ``sort_by_length`` (batches > 1) sentences of similar length share a batch, as in
+    evaluation and in any throughput-minded server; otherwise they keep their given order.
+    """
+    from .data import Example
+    from .features import collate, featurize
+
+    features = featurize([Example((s,), 0, i + 1) for i, s in enumerate(sentences)], tokenizer,
+                         max_seq_length, False)
+    order = list(np.argsort(features.lengths, kind="stable")) if sort_by_length else list(range(len(features)))
+    return [collate(features, [int(i) for i in order[start:start + batch_size]], tokenizer.pad_token_id)
+            for start in range(0, len(order), batch_size)]
+
+
+def _time_once(model, batches) -> float:
+    import paddle
+
+    from .evaluate import model_inputs, to_tensors
+
+    started = time.perf_counter()
+    with paddle.no_grad():
+        for batch in batches:
+            logits = model(**model_inputs(to_tensors(batch)))
+            logits.numpy()  # wait for the result
+    return time.perf_counter() - started
+
+
+def measure_latency(models: Dict[str, object], tokenizer, sentences: Sequence[str], batch_size: int,
+                    max_seq_length: int, rounds: int = 3, warmup_batches: int = 2,
+                    sort_by_length: bool = True) -> Dict[str, float]:
+    """Seconds per example of each model at ``batch_size``: fastest of ``rounds`` alternating rounds."""
+    batches = latency_batches(tokenizer, sentences, batch_size, max_seq_length, sort_by_length)
+    count = sum(len(b["input_ids"]) for b in batches)
+    for model in models.values():
+        model.eval()
+        _time_once(model, batches[:warmup_batches])
+    best = {name: float("inf") for name in models}
+    for _ in range(max(1, rounds)):
+        for name, model in models.items():
+            best[name] = min(best[name], _time_once(model, batches) / count)
+    return best
+
+
+# ------------------------------------------------------------------ tables
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Aligned plain-text table for the console."""
+    cells = [[str(c) for c in columns]] + [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(r)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def fmt_millions(count: int) -> str:
+    """``22.7M``; small (test) models as ``41.2K`` or the plain count."""
+    if count >= 100_000:
+        return f"{count / 1e6:.1f}M"
+    return f"{count / 1e3:.1f}K" if count >= 1000 else str(count)
+
+
+def fmt_score(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small file under a temporary name and rename it (never a half-written table)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def write_json(path: str, value) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+
+# ------------------------------------------- run_task.sh / sweep.sh results
+RESULT_COLUMNS = ("run", "task", "teacher", "student", "student/teacher", "student metrics", "teacher params",
+                  "student params", "batch", "inter lr", "pred lr", "inter epochs", "pred epochs", "augmented", "T")
+
+
+def _metric_text(metrics: Dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "score")
+
+
+def _epochs(settings: dict, key: str) -> str:
+    value = str(settings.get(key, ""))
+    steps = str(settings.get("max_steps", "") or "")
+    return f"{value} (max_steps {steps})" if steps and steps != "-1" else value
+
+
+def result_row(record: dict) -> List[object]:
+    """One table row (columns :data:`RESULT_COLUMNS`) from a ``results.json`` record."""
+    settings = record.get("settings", {})
+    teacher, student = record.get("teacher") or {}, record.get("student") or {}
+    share = record.get("student_vs_teacher")
+    return [record.get("run", ""), record.get("task", ""), fmt_score(teacher.get("score")),
+            fmt_score(student.get("score")), "" if share is None else f"{100 * share:.1f}%",
+            _metric_text(student.get("metrics", {})),
+            fmt_millions(teacher["parameters"]) if teacher.get("parameters") else "",
+            fmt_millions(student["parameters"]) if student.get("parameters") else "",
+            settings.get("batch_size", ""), settings.get("inter_lr", ""), settings.get("pred_lr", ""),
+            _epochs(settings, "inter_epochs"), _epochs(settings, "pred_epochs"),
+            settings.get("augment", ""), settings.get("temperature", "")]
