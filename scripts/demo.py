@@ -101,7 +101,7 @@ class Pipeline:
         stamp = self.stamp_path(output)
         shown = " ".join(shlex.quote(_relative(part)) for part in command)
         upstream = [d for d in depends if d in self.ran]
-        if not upstream and os.path.exists(output) and _read_stamp(stamp) == command:
+        if not upstream and os.path.exists(output) and _read_stamp(stamp) == command[1:]:
             print(f"\n== {name}: reusing {_relative(output)} (same command as before)", flush=True)
             self.timings[name] = {"seconds": 0.0, "reused": True}
             return
@@ -117,7 +117,7 @@ class Pipeline:
             raise UserError(f"step '{name}' failed (exit status {result.returncode}); the command was:\n  {shown}")
         seconds = time.time() - started
         with open(stamp, "w", encoding="utf-8") as handle:
-            json.dump(command, handle)
+            json.dump(command[1:], handle)  # without the interpreter: another python may reuse the step
         self.timings[name] = {"seconds": round(seconds, 1), "reused": False}
         self.ran.add(name)
         print(f"== {name}: {seconds:.0f}s", flush=True)
@@ -358,6 +358,21 @@ def report(rows: List[dict], targets: dict, settings: Settings, extra: dict, out
     return text_table(columns, cells) + "\n" + note + "\n" + verdict + "\n"
 
 
+def machine() -> Dict[str, object]:
+    """What the timings were measured on."""
+    import platform
+
+    import paddle
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "paddle": paddle.__version__, "python": platform.python_version()}
+
+
 # ------------------------------------------------------------------ main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -395,7 +410,7 @@ def main(argv=None) -> dict:
     timings["evaluation and latency"] = {"seconds": round(time.time() - eval_started, 1), "reused": False}
     total = time.time() - started
     text = report(rows, targets, settings, {"augmented_examples": built["aug_size"], "step_seconds": timings,
-                                            "total_seconds": round(total, 1)}, output_dir)
+                                            "total_seconds": round(total, 1), "machine": machine()}, output_dir)
     print("\n" + text, end="")
     print(f"total wall time {total / 60:.1f} min"
           + (" (including set-up and asset fetch)" if "DEMO_STARTED" in os.environ else "")
