@@ -63,10 +63,10 @@ class Settings:
     glove_words: int = 100000
     inter_lr: float = 1e-4
     inter_epochs: float = 0.25
-    pred_lr: float = 1e-4
+    pred_lr: float = 2e-4
     pred_epochs: float = 1.0
     temperature: float = 1.0
-    baseline_lr: float = 1e-4
+    baseline_lr: float = 2e-4
     baseline_epochs: float = 3.0
     teacher_evaluations: int = 2  # dev evaluations per run (the best one is kept)
     inter_evaluations: int = 1  # stage 1 keeps its last student; a dev pass costs a teacher forward
