@@ -81,11 +81,12 @@ class Pipeline:
     """Runs steps in order. A step is reused when its output exists, its stamp holds the same
     command, and none of the steps it depends on ran in this invocation."""
 
-    def __init__(self, output_dir: str, python: str = sys.executable):
+    def __init__(self, output_dir: str, python: str = sys.executable, previous: Optional[Dict[str, dict]] = None):
         self.output_dir = output_dir
         self.python = python
         self.ran: set = set()
         self.timings: Dict[str, dict] = {}
+        self.previous = previous or {}  # step timings of the last run, kept for reused steps
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.output_dir, *parts)
@@ -104,6 +105,10 @@ class Pipeline:
         if not upstream and os.path.exists(output) and _read_stamp(stamp) == command[1:]:
             print(f"\n== {name}: reusing {_relative(output)} (same command as before)", flush=True)
             self.timings[name] = {"seconds": 0.0, "reused": True}
+            before = self.previous.get(name, {})
+            when_run = before.get("seconds_when_run", None if before.get("reused") else before.get("seconds"))
+            if when_run is not None:
+                self.timings[name]["seconds_when_run"] = when_run
             return
         for stale in (output, stamp):
             if os.path.isdir(stale):
@@ -178,9 +183,17 @@ def count_lines(path: str) -> int:
         return sum(1 for _ in handle)
 
 
+def previous_timings(output_dir: str) -> Dict[str, dict]:
+    try:
+        with open(os.path.join(output_dir, "results.json"), encoding="utf-8") as handle:
+            return dict(json.load(handle).get("step_seconds") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def run_pipeline(settings: Settings, output_dir: str, cache_dir: str) -> Dict[str, object]:
     """Steps 1-8: every model on disk. Returns paths and timings."""
-    p = Pipeline(output_dir)
+    p = Pipeline(output_dir, previous=previous_timings(output_dir))
     s = settings
     glue = p.path("glue")
     minilm, student0 = p.path("minilm"), p.path("student_init")

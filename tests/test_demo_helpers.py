@@ -59,10 +59,11 @@ def test_a_step_is_reused_only_with_the_same_command_and_unchanged_inputs(tmp_pa
     first.run("b", str(later), write_file_command(later, "x"), depends=("a",))
     assert target.read_text() == "1" and first.ran == {"a", "b"}
 
-    again = demo.Pipeline(str(tmp_path))
+    again = demo.Pipeline(str(tmp_path), previous=first.timings)
     again.run("a", str(target), write_file_command(target, "1"))
     again.run("b", str(later), write_file_command(later, "x"), depends=("a",))
     assert again.ran == set() and "reusing" in capsys.readouterr().out
+    assert again.timings["a"]["reused"] and again.timings["a"]["seconds_when_run"] == first.timings["a"]["seconds"]
 
     changed = demo.Pipeline(str(tmp_path))
     changed.run("a", str(target), write_file_command(target, "2"))
@@ -116,7 +117,8 @@ def test_parameter_counts_leave_out_the_stage_one_projections(three_models):
     projections = sum(int(np.prod(p.shape)) for name, p in model.named_parameters() if "fit_dense" in name)
     assert projections > 0
     assert evaluated["distilled"].parameters == everything - projections
-    assert evaluated["teacher"].parameters == sum(int(np.prod(p.shape)) for p in evaluated["teacher"].model.parameters())
+    teacher = evaluated["teacher"]
+    assert teacher.parameters == sum(int(np.prod(p.shape)) for p in teacher.model.parameters())
 
 
 def test_latency_is_measured_for_every_model_at_batch_1_and_32(three_models):
