@@ -8,7 +8,8 @@ Writes ``<output_dir>/results.json`` (metrics of both models, parameter counts, 
 given with ``--setting key=value``, and the stage timings of ``--stages_log``) and
 ``<output_dir>/results.md`` (the run's row of the results table, with its header).
 Flags it does not know are ignored, so run_task.sh can pass the extra flags meant for every
-stage (``--max_seq_length``, ``--skip_bad_rows`` and ``--eval_batch_size`` are honoured).
+stage (``--max_seq_length``, ``--skip_bad_rows`` and ``--eval_batch_size`` are honoured). Each
+model is evaluated at the length it was trained with (``--teacher_max_seq_length`` for the teacher).
 """
 import argparse
 import datetime
@@ -30,7 +31,10 @@ def parse_args(argv=None):
                                      allow_abbrev=False)
     parser.add_argument("--task_name", required=True)
     parser.add_argument("--glue_dir", default=None)
-    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--max_seq_length", type=int, default=128, help="the student's length")
+    parser.add_argument("--teacher_max_seq_length", type=int, default=None,
+                        help="the teacher's length (default: --max_seq_length); each model is best judged "
+                             "at the length it was trained with")
     parser.add_argument("--eval_batch_size", type=int, default=64)
     parser.add_argument("--skip_bad_rows", action="store_true")
     parser.add_argument("--device", default="gpu")
@@ -93,8 +97,8 @@ def main(argv=None):
             raise UserError(f"{name} {flag} does not exist; run the training stages first")
     select_device(args.device)
     dev_sets = load_dev(spec, args.glue_dir, args.skip_bad_rows)
-    teacher = evaluate_checkpoint("teacher", args.teacher_dir, spec, dev_sets, args.max_seq_length,
-                                  args.eval_batch_size)
+    teacher = evaluate_checkpoint("teacher", args.teacher_dir, spec, dev_sets,
+                                  args.teacher_max_seq_length or args.max_seq_length, args.eval_batch_size)
     student = evaluate_checkpoint("student", args.student_dir, spec, dev_sets, args.max_seq_length,
                                   args.eval_batch_size)
     record = {
@@ -106,6 +110,8 @@ def main(argv=None):
         "settings": settings,
         "stages": read_stages(args.stages_log),
         "dev_examples": sum(len(d) for d in dev_sets),
+        "max_seq_length": {"teacher": args.teacher_max_seq_length or args.max_seq_length,
+                           "student": args.max_seq_length},
         "evaluated_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     write_json(os.path.join(args.output_dir, "results.json"), record)

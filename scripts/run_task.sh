@@ -220,7 +220,15 @@ run_stage stage2 "$PRED_DIR" best_model checkpoint-last -- \
   "${DISTILL_COMMON[@]}" --learning_rate "$PRED_LR" --num_train_epochs "$PRED_EPOCHS" "${PRED_STEPS_A[@]}" \
   --output_dir "$PRED_DIR" "${PRED_FLAGS_A[@]}" "${EXTRA[@]}"
 
-# 5. final evaluation: results.json and results.md
+# 5. final evaluation: results.json and results.md. Each model is evaluated at the length it was
+# trained with: an extra --max_seq_length reached the teacher too, otherwise TEACHER_MAX_SEQ_LENGTH.
+TEACHER_EVAL_LENGTH="$TEACHER_MAX_SEQ_LENGTH"
+for ((i = 0; i < ${#EXTRA[@]}; i++)); do
+  case "${EXTRA[$i]}" in
+    --max_seq_length) [ $((i + 1)) -lt ${#EXTRA[@]} ] && TEACHER_EVAL_LENGTH="${EXTRA[$((i + 1))]}" ;;
+    --max_seq_length=*) TEACHER_EVAL_LENGTH="${EXTRA[$i]#--max_seq_length=}" ;;
+  esac
+done
 RESULTS="$TASK_OUT/results.json"
 if [ -z "$RAN_STAGE" ] && [ -f "$RESULTS" ] && [ "$RESULTS" -nt "$PRED_DIR/best_model" ] \
    && [ "$RESULTS" -nt "$TEACHER_DIR/best_model" ]; then
@@ -228,7 +236,7 @@ if [ -z "$RAN_STAGE" ] && [ -f "$RESULTS" ] && [ "$RESULTS" -nt "$PRED_DIR/best_
 else
   say "final evaluation of $TEACHER_DIR/best_model and $PRED_DIR/best_model on the dev set"
   "$PYTHON" "$ROOT/scripts/evaluate_run.py" --task_name "$TASK" "${GLUE_ARGS[@]}" \
-    --max_seq_length "$MAX_SEQ_LENGTH" --device "$DEVICE" \
+    --max_seq_length "$MAX_SEQ_LENGTH" --teacher_max_seq_length "$TEACHER_EVAL_LENGTH" --device "$DEVICE" \
     --teacher_dir "$TEACHER_DIR/best_model" --student_dir "$PRED_DIR/best_model" \
     --output_dir "$TASK_OUT" --stages_log "$STAGES_LOG" ${RUN_NAME:+--run_name "$RUN_NAME"} \
     --setting "teacher=$TEACHER" --setting "student=$STUDENT" --setting "batch_size=$BATCH_SIZE" \

@@ -102,3 +102,6 @@ def test_sweep_runs_the_grid_and_gathers_one_table(tmp_path):
                                                         "runs/bs32_ilr5e-05_plr1e-4_T1.0"}
     assert sorted(os.listdir(tmp_path / "sweep" / "SST-2" / "stage1")) == ["bs32_ilr5e-05"]
     assert (tmp_path / "sweep" / "sweep_results.md").is_file()
+    record = json.loads((tmp_path / "sweep" / "runs" / "bs32_ilr5e-05_plr1e-4_T1.0" / "SST-2" / "results.json")
+                        .read_text())
+    assert record["max_seq_length"] == {"teacher": 128, "student": 64}  # each at its configs/glue.json length

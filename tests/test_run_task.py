@@ -77,6 +77,7 @@ def test_results_json_holds_both_models_and_the_settings(first_run):
     assert record["student_vs_teacher"] == pytest.approx(record["student"]["score"] / record["teacher"]["score"])
     assert record["student"]["parameters"] < record["teacher"]["parameters"]
     assert record["dev_examples"] == 12
+    assert record["max_seq_length"] == {"teacher": 24, "student": 24}  # the extra flag reached both
     assert record["settings"]["augment"] == "N=2" and record["settings"]["inter_lr"] == "5e-05"
     assert set(record["stages"]) == {"teacher", "augmentation", "stage1", "stage2"}
     assert all(stage["seconds"] > 0 for stage in record["stages"].values())
