@@ -125,9 +125,13 @@ def load_matching(model, state: dict) -> list:
         warnings.simplefilter("ignore")  # Paddle warns once per key; we report them in one line
         model.set_state_dict(usable)
     missing = sorted(set(own) - set(usable))
-    if missing:
-        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        print(f"note: {len(missing)} weight(s) not in the checkpoint (or of another shape) start from random "
+    reported = missing
+    if any(".fit_dense" in k for k in usable):
+        # a student carries one kind of projection (SPEC.md §5); the other kind is never used
+        reported = [k for k in missing if ".fit_dense" not in k]
+    if reported:
+        shown = ", ".join(reported[:4]) + (f" and {len(reported) - 4} more" if len(reported) > 4 else "")
+        print(f"note: {len(reported)} weight(s) not in the checkpoint (or of another shape) start from random "
               f"initialisation: {shown}")
     return missing
 
