@@ -79,11 +79,6 @@ def shape_name(shape: dict) -> str:
     return f"{shape['num_hidden_layers']}L/{shape['hidden_size']}/{shape['num_attention_heads']}H"
 
 
-def parameters(model) -> int:
-    """Parameters used at inference (TinyBERT's fit_dense projections only serve stage 1)."""
-    return int(sum(int(np.prod(p.shape)) for name, p in model.named_parameters() if "fit_dense" not in name))
-
-
 def encoder_flops(shape: dict, tokens: int, attention_pairs: int) -> float:
     """Multiply-add FLOPs (x2) of one forward of the encoder layers."""
     h, f, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
@@ -191,11 +186,12 @@ def reference_throughput(stage: str, teacher, student_seed: int, features, args)
 # ----------------------------------------------------------------- inference
 def inference(args) -> dict:
     from tinybert import export
+    from tinybert.report import inference_parameters
 
     teacher = build("bert", BERT_BASE, 1)
     student = build("tinybert", STUDENT, 2, fit_size=BERT_BASE["hidden_size"])
-    result = {"teacher": {"shape": shape_name(BERT_BASE), "parameters": parameters(teacher)},
-              "student": {"shape": shape_name(STUDENT), "parameters": parameters(student)}}
+    result = {"teacher": {"shape": shape_name(BERT_BASE), "parameters": inference_parameters(teacher)},
+              "student": {"shape": shape_name(STUDENT), "parameters": inference_parameters(student)}}
     with tempfile.TemporaryDirectory() as directory:
         for name, model in (("teacher", teacher), ("student", student)):
             model.eval()

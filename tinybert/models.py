@@ -149,7 +149,3 @@ def load_tokenizer(model_type: str, name_or_path: str, flag: str = "--model_name
 def base_model(model):
     """The encoder inside a ``*ForSequenceClassification`` (``model.bert``/``model.tinybert``)."""
     return getattr(model, model.base_model_prefix)
-
-
-def count_parameters(model) -> int:
-    return int(sum(p.numel().item() if hasattr(p.numel(), "item") else p.numel() for p in model.parameters()))
