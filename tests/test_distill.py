@@ -1,4 +1,6 @@
-"""Distillation objectives and checks (SPEC.md §2-§6) on tiny models of different widths."""
+"""Distillation objectives and checks (docs/math.md) on tiny models of different widths."""
+import json
+
 import numpy as np
 import paddle
 import pytest
@@ -11,6 +13,7 @@ from tinybert.evaluate import model_inputs, predict_logits, to_tensors
 from tinybert.features import collate, featurize
 from tinybert.internals import forward_with_internals
 from tinybert.models import load_model, load_model_and_keys, load_tokenizer
+from tinybert.student import PER_LAYER, SHARED, DistillationStudent, projection_mode, record_projection
 from tinybert.tasks import get_task
 
 SPEC = get_task("SST-2")
@@ -31,13 +34,12 @@ def setup(tmp_path_factory):
 
 
 def terms_for(setup, batch):
-    teacher, student = setup["teacher"], setup["student"]
-    layer_map = mapping.uniform(4, 2)
-    project = distill.Projector(student, distill.PER_LAYER)
+    student = DistillationStudent(setup["student"], PER_LAYER)
     inputs = model_inputs(batch)
-    return distill.intermediate_terms(forward_with_internals(student, inputs),
-                                      distill.teacher_internals(teacher, inputs),
-                                      layer_map, project, batch["attention_mask"])
+    out = student(**inputs, internals=True)
+    target = distill.teacher_internals(setup["teacher"], inputs)
+    return distill.intermediate_terms(out["hidden"], out["scores"], target.hidden, target.scores,
+                                      mapping.uniform(4, 2), batch["attention_mask"])
 
 
 def test_dynamic_padding_gives_the_same_losses_as_padding_to_max_seq_length(setup):
@@ -69,27 +71,26 @@ def test_stage_one_on_a_fixed_batch_at_least_halves_the_intermediate_loss(setup,
     student, _ = load_model_and_keys("tinybert", str(setup["root"] / "student"), "--student", fit_size=32)
     teacher = setup["teacher"]
     batch = collate(setup["features"], list(range(8)), setup["tokenizer"].pad_token_id)
-    project = distill.Projector(student, distill.PER_LAYER)
-    objective = distill.intermediate_objective(student, teacher, mapping.uniform(4, 2), project, (1.0, 1.0))
-    optimizer = paddle.optimizer.AdamW(learning_rate=3e-3, parameters=student.parameters())
-    student.train()
-    first = float(objective(batch)["loss"])
+    trained = DistillationStudent(student, PER_LAYER)
+    objective = distill.intermediate_objective(teacher, mapping.uniform(4, 2), (1.0, 1.0))
+    optimizer = paddle.optimizer.AdamW(learning_rate=3e-3, parameters=trained.parameters())
+    trained.train()
+    first = float(objective(trained, batch)["loss"])
     for _ in range(150):
-        loss = objective(batch)["loss"]
+        loss = objective(trained, batch)["loss"]
         loss.backward()
         optimizer.step()
         optimizer.clear_grad()
-    student.eval()
-    assert float(objective(batch)["loss"]) <= first / 2
+    trained.eval()
+    assert float(objective(trained, batch)["loss"]) <= first / 2
 
 
 def test_teacher_stays_in_eval_mode_and_gets_no_gradients(setup):
     teacher, student = setup["teacher"], setup["student"]
     teacher.train()  # even if someone flipped it
     batch = collate(setup["features"], [0, 1], setup["tokenizer"].pad_token_id)
-    objective = distill.intermediate_objective(student, teacher, mapping.uniform(4, 2),
-                                               distill.Projector(student, distill.PER_LAYER), (1.0, 1.0))
-    objective(batch)["loss"].backward()
+    objective = distill.intermediate_objective(teacher, mapping.uniform(4, 2), (1.0, 1.0))
+    objective(DistillationStudent(student, PER_LAYER), batch)["loss"].backward()
     assert not teacher.training
     assert all(p.grad is None for p in teacher.parameters())
     inputs = model_inputs(to_tensors(batch))
@@ -106,7 +107,7 @@ def test_cached_teacher_logits_give_the_same_stage_two_loss_as_fresh_ones(setup)
     cache = predict_logits(teacher, features, batch_size=5, pad_token_id=pad)
     student.eval()
     batch = collate(features, [3, 7, 1, 0], pad)
-    cached = distill.prediction_objective(student, cache, SPEC, 2.0)(batch)["loss"]
+    cached = distill.prediction_objective(cache, SPEC, 2.0)(student, batch)["loss"]
     tensors = to_tensors(batch)
     with paddle.no_grad():
         fresh_targets = teacher(**model_inputs(tensors))
@@ -114,13 +115,30 @@ def test_cached_teacher_logits_give_the_same_stage_two_loss_as_fresh_ones(setup)
     assert float(cached) == pytest.approx(float(fresh), abs=1e-5)
 
 
-def test_projection_mode_follows_the_checkpoint(setup):
-    assert distill.projection_mode("auto", setup["info"], "x") == distill.PER_LAYER
-    assert distill.projection_mode("shared", setup["info"], "x") == distill.SHARED
-    assert distill.projection_mode("auto", None, "tinybert-4l-312d-v2") == distill.PER_LAYER
-    assert distill.projection_mode("auto", None, "tinybert-4l-312d") == distill.SHARED
-    shared_only = type(setup["info"])(shapes={}, loaded={"tinybert.fit_dense.weight"})
-    assert distill.projection_mode("auto", shared_only, "x") == distill.SHARED
+def test_projection_mode_follows_the_flag_then_the_hub_name_then_the_weights(setup):
+    loaded = setup["info"].loaded
+    assert projection_mode("shared", "x", loaded) == SHARED
+    assert projection_mode("auto", "tinybert-4l-312d-v2", None) == PER_LAYER
+    assert projection_mode("auto", "tinybert-4l-312d", None) == SHARED
+    assert projection_mode("auto", "x", {"tinybert.fit_dense.weight"}) == SHARED
+    assert projection_mode("auto", "x", {"tinybert.fit_denses.0.weight"}) == PER_LAYER
+
+
+def test_a_checkpoint_with_both_projection_kinds_and_no_record_says_which_it_uses(setup, capsys):
+    loaded = setup["info"].loaded
+    assert any(".fit_dense." in k for k in loaded) and any(".fit_denses." in k for k in loaded)
+    assert projection_mode("auto", str(setup["root"] / "student"), loaded) == PER_LAYER
+    assert "both projection kinds" in capsys.readouterr().out
+
+
+def test_the_projection_kind_a_student_trained_is_recorded_in_its_config_and_wins(setup, tmp_path):
+    student, info = load_model_and_keys("tinybert", str(setup["root"] / "student"), "--student", fit_size=32)
+    record_projection(student, SHARED)
+    student.save_pretrained(str(tmp_path / "saved"))
+    with open(tmp_path / "saved" / "config.json", encoding="utf-8") as handle:
+        assert json.load(handle)["distill_projection"] == SHARED
+    _, info = load_model_and_keys("tinybert", str(tmp_path / "saved"), "--student", fit_size=32)
+    assert projection_mode("auto", str(tmp_path / "saved"), info.loaded) == SHARED
 
 
 def test_head_count_mismatch_is_refused(setup, tmp_path):

@@ -369,7 +369,7 @@ def test_overwrite_output_dir_starts_the_run_over(runs):
     run = runs.overwrite_output_dir()
     assert run.result.returncode == 0, run.result.stderr
     with open(os.path.join(run.output_dir, "run_finetune.json"), encoding="utf-8") as handle:
-        assert json.load(handle)["learning_rate"] == 1e-4
+        assert json.load(handle)["arguments"]["learning_rate"] == 1e-4
     assert [r["step"] for r in read_jsonl(os.path.join(run.output_dir, "eval_results.jsonl"))] == [2]
 
 

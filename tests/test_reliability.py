@@ -140,4 +140,4 @@ def test_output_dir_of_another_run_is_refused_unless_overwrite_or_resume(work):
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     with open(work / "guarded" / "run_finetune.json") as handle:
-        assert json.load(handle)["max_steps"] == 3
+        assert json.load(handle)["arguments"]["max_steps"] == 3

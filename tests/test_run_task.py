@@ -94,12 +94,16 @@ def test_results_md_is_one_markdown_row_under_a_header(first_run):
 def test_hyperparameters_come_from_the_config_and_extra_flags_reach_every_stage(first_run):
     work, _ = first_run
     task = work / "out" / "SST-2"
-    teacher = read_json(task / "teacher" / "run_finetune.json")
-    stage1 = read_json(task / "inter" / "run_intermediate.json")
-    stage2 = read_json(task / "pred" / "run_prediction.json")
-    assert (teacher["learning_rate"], teacher["num_train_epochs"]) == (2e-5, 3)
-    assert (stage1["learning_rate"], stage1["num_train_epochs"], stage1["T"]) == (5e-5, 20, 1.0)
-    assert (stage2["learning_rate"], stage2["num_train_epochs"]) == (3e-5, 3)
+    teacher = read_json(task / "teacher" / "run_finetune.json")["arguments"]
+    stage1 = read_json(task / "inter" / "run_intermediate.json")["arguments"]
+    stage2 = read_json(task / "pred" / "run_prediction.json")["arguments"]
+    from tinybert.hparams import task_hparams
+
+    table = task_hparams("SST-2")
+    assert (teacher["learning_rate"], teacher["num_train_epochs"]) == (table["teacher_lr"], table["teacher_epochs"])
+    assert (stage1["learning_rate"], stage1["num_train_epochs"]) == (table["inter_lr"], table["inter_epochs"])
+    assert stage1["T"] == stage2["T"] == table["temperature"]
+    assert (stage2["learning_rate"], stage2["num_train_epochs"]) == (table["pred_lr"], table["pred_epochs"])
     assert stage1["intermediate_distill"] and not stage2["intermediate_distill"]
     assert stage1["use_aug"] and stage2["use_aug"]
     assert stage2["student_model_name_or_path"].endswith("inter/best_inter_model")

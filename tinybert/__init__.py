@@ -5,3 +5,5 @@ batching), ``metrics``/``evaluate``, ``train`` (the loop), ``finetune`` (teacher
 ``internals``/``mapping``/``losses``/``distill`` (distillation), ``augment`` (data
 augmentation), ``checkpoint`` (atomic saves). Importing the package does not import Paddle.
 """
+
+__version__ = "0.2.0"

@@ -1,4 +1,4 @@
-"""Checkpoint directories written atomically (SPEC.md §6: temporary name, then rename).
+"""Checkpoint directories written atomically (docs/formats.md#checkpoint-layout: temporary name, then rename).
 
 A directory under its final name is always complete: it is written as ``<name>.tmp-<pid>``
 and renamed into place. A crash or a full disk leaves at most a ``.tmp-*`` directory, which
@@ -10,6 +10,7 @@ import contextlib
 import errno
 import glob
 import os
+import pickle
 import shutil
 from typing import Callable, Iterator
 
@@ -66,3 +67,65 @@ def save_pretrained_atomically(final_path: str, model, tokenizer, extra: Callabl
         tokenizer.save_pretrained(temporary)
         if extra is not None:
             extra(temporary)
+
+
+# ------------------------------------------------------------ resumable state
+STATE_FILE = "trainer_state.pkl"
+
+# What a resumed run must share with the run that saved: the position in the data is only
+# meaningful for the same batches in the same order (docs/formats.md#checkpoint-layout).
+RESUME_SETTINGS = {
+    "world_size": "number of processes",
+    "batch_size": "--batch_size",
+    "seed": "--seed",
+    "max_seq_length": "--max_seq_length",
+    "num_train_epochs": "--num_train_epochs",
+    "max_steps": "--max_steps",
+    "bucket_by_length": "--no_length_buckets",
+    "train_file": "training data file (--glue_dir/--use_aug)",
+    "train_fingerprint": "training data contents",
+}
+
+
+def save_training_state(directory: str, modules: dict, optimizer, state: dict) -> None:
+    """Weights of ``modules``, the optimizer and ``state`` (plain data), as one atomic directory."""
+    import paddle
+
+    with atomic_directory(directory) as temporary:
+        for name, module in modules.items():
+            paddle.save(module.state_dict(), os.path.join(temporary, f"{name}.pdparams"))
+        paddle.save(optimizer.state_dict(), os.path.join(temporary, "optimizer.pdopt"))
+        with open(os.path.join(temporary, STATE_FILE), "wb") as handle:
+            pickle.dump(state, handle)
+
+
+def load_training_state(directory: str, modules: dict, optimizer, settings: dict) -> dict:
+    """Restore weights and optimizer from ``directory`` and return its ``state``.
+
+    Refuses (one line) a checkpoint saved with other ``settings`` than this run's: resuming
+    would silently reinterpret the saved position under the new flags.
+    """
+    from .models import read_state_dict
+
+    if not os.path.isdir(directory):
+        raise UserError(f"--resume: no {directory}; this run has not saved a checkpoint yet (drop --resume)")
+    try:
+        with open(os.path.join(directory, STATE_FILE), "rb") as handle:
+            state = pickle.load(handle)
+    except Exception:
+        raise UserError(f"{directory}/{STATE_FILE} is missing or corrupt; resume is impossible, "
+                        f"start again with --overwrite_output_dir") from None
+    changed = changed_settings(state.get("settings", {}), settings)
+    if changed:
+        raise UserError(f"--resume: {directory} was saved with other settings ({'; '.join(changed)}); "
+                        f"resume with the saved settings, or start over with --overwrite_output_dir")
+    for name, module in modules.items():
+        module.set_state_dict(read_state_dict(os.path.join(directory, f"{name}.pdparams")))
+    optimizer.set_state_dict(read_state_dict(os.path.join(directory, "optimizer.pdopt")))
+    return state
+
+
+def changed_settings(saved: dict, current: dict) -> list:
+    """``"--flag: saved -> now"`` for every resume setting that differs."""
+    return [f"{RESUME_SETTINGS.get(key, key)}: {saved.get(key)} -> {current.get(key)}"
+            for key in RESUME_SETTINGS if key in current and saved.get(key) != current.get(key)]

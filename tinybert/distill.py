@@ -1,75 +1,46 @@
-"""Two-stage task distillation (SPEC.md §2-§6).
+"""Two-stage task distillation (docs/math.md; TinyBERT paper, Jiao et al. 2020, section 3).
 
 Stage 1 (``--intermediate_distill``): embedding, hidden and attention-score MSE through the
 layer map; "best" is the lowest dev intermediate loss (the classifier is untrained then).
 Stage 2: soft cross-entropy on teacher logits (MSE for STS-B); "best" is the task's
 selection number. The teacher always runs in eval mode without gradients; in stage 2 its
-logits are computed once per training example and reused every epoch.
+logits are computed once per training example (each process its share) and reused every epoch.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
 
 from . import losses, mapping
-from .accelerate import init_distributed, resolve_amp, wrap_student
 from .checkpoint import save_pretrained_atomically
 from .errors import require
 from .evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
-from .export import export_best
-from .features import Features, TaskData, collate, concat_features, eval_batches, load_task_data
+from .features import Features, collate, concat_features, eval_batches, load_task_data
 from .internals import forward_with_internals, hidden_size, num_heads, num_layers
-from .models import CheckpointInfo, base_model, load_model_and_keys, load_tokenizer
-from .run_setup import check_training_flags, prepare_output_dir
-from .runtime import select_device, set_seed
+from .models import CheckpointInfo, load_model_and_keys, load_tokenizer
+from .stage import Job, Stage, run_stage
+from .student import DistillationStudent, freeze_unused, projection_mode, record_projection
 from .tasks import TaskSpec, get_task
-from .train import ScalarLogger, Trainer, TrainConfig
 
-PER_LAYER, SHARED = "per_layer", "shared"
-
-
-# ------------------------------------------------------------------ projections
-def projection_mode(requested: str, info: Optional[CheckpointInfo], student_name: str) -> str:
-    """Per-layer ``fit_denses`` (v2) or one shared ``fit_dense``: what the checkpoint has (SPEC.md §5)."""
-    if requested in (PER_LAYER, SHARED):
-        return requested
-    if info is None:  # a PaddleNLP name: v2 checkpoints carry per-layer projections
-        return PER_LAYER if student_name.endswith("-v2") else SHARED
-    if any(".fit_denses." in name for name in info.loaded):
-        return PER_LAYER
-    if any(".fit_dense." in name for name in info.loaded):
-        return SHARED
-    return PER_LAYER  # none provided: fresh per-layer projections
-
-
-class Projector:
-    """Maps student hidden state ``i`` to the teacher's width with the chosen projections."""
-
-    def __init__(self, student, mode: str):
-        self.encoder = base_model(student)
-        self.mode = mode
-
-    def __call__(self, index: int, hidden):
-        layer = self.encoder.fit_denses[index] if self.mode == PER_LAYER else self.encoder.fit_dense
-        return layer(hidden)
-
-    def unused(self):
-        """Projection layers the loss never touches (frozen so the optimizer skips them)."""
-        return [self.encoder.fit_dense] if self.mode == PER_LAYER else list(self.encoder.fit_denses)
+STAGE_ONE = Stage("intermediate", checkpoint_name="checkpoint-last-inter", best_name="best_inter_model",
+                  higher_is_better=False, score_name="loss")
+STAGE_TWO = Stage("prediction", score_name="score")
 
 
 # ----------------------------------------------------------------- objectives
-def intermediate_terms(student_out, teacher_out, layer_map: mapping.LayerMap, project: Projector, mask,
-                       hidden_weight: float = 1.0, attention_weight: float = 1.0) -> Dict:
-    """Every mapped layer's hidden and attention term by name, their sums and the total."""
+def intermediate_terms(student_hidden, student_scores, teacher_hidden, teacher_scores, layer_map: mapping.LayerMap,
+                       mask, hidden_weight: float = 1.0, attention_weight: float = 1.0) -> Dict:
+    """Every mapped layer's hidden and attention term by name, their sums and the total.
+
+    ``student_hidden`` are already projected to the teacher's width (``DistillationStudent``).
+    """
     terms = {}
     for s, t in layer_map.hidden:
-        terms[f"hidden_s{s}_t{t}"] = losses.hidden_mse(project(s, student_out.hidden[s]), teacher_out.hidden[t], mask)
+        terms[f"hidden_s{s}_t{t}"] = losses.hidden_mse(student_hidden[s], teacher_hidden[t], mask)
     for s, t in layer_map.attention:
-        terms[f"attn_s{s}_t{t}"] = losses.attention_mse(student_out.scores[s - 1], teacher_out.scores[t - 1], mask)
+        terms[f"attn_s{s}_t{t}"] = losses.attention_mse(student_scores[s - 1], teacher_scores[t - 1], mask)
     hidden = sum(v for k, v in terms.items() if k.startswith("hidden_"))
     attention = sum(v for k, v in terms.items() if k.startswith("attn_"))
     terms["hidden"], terms["attention"] = hidden, attention
@@ -85,13 +56,18 @@ def teacher_internals(teacher, inputs):
         return forward_with_internals(teacher, inputs)
 
 
-def intermediate_objective(student, teacher, layer_map, project, weights):
-    def objective(batch):
+def intermediate_objective(teacher, layer_map, weights):
+    """Stage 1's loss of a batch, given the student's forward (a DistillationStudent, maybe wrapped).
+
+    General distillation uses this same function on unlabeled text.
+    """
+    def objective(student, batch):
         tensors = to_tensors(batch)
         inputs = model_inputs(tensors)
         target = teacher_internals(teacher, inputs)
-        output = forward_with_internals(student, inputs)
-        return intermediate_terms(output, target, layer_map, project, tensors["attention_mask"], *weights)
+        output = student(**inputs, internals=True)
+        return intermediate_terms(output["hidden"], output["scores"], target.hidden, target.scores, layer_map,
+                                  tensors["attention_mask"], *weights)
     return objective
 
 
@@ -101,11 +77,11 @@ def prediction_loss(student_logits, teacher_logits, spec: TaskSpec, temperature:
     return losses.soft_cross_entropy(student_logits, teacher_logits, temperature)
 
 
-def prediction_objective(student, teacher_logits: np.ndarray, spec: TaskSpec, temperature: float):
+def prediction_objective(teacher_logits: np.ndarray, spec: TaskSpec, temperature: float):
     """Stage 2 on cached teacher logits: one teacher forward per example for the whole run."""
     import paddle
 
-    def objective(batch):
+    def objective(student, batch):
         tensors = to_tensors(batch)
         logits = student(**model_inputs(tensors))
         target = paddle.to_tensor(teacher_logits[batch["index"]])
@@ -113,24 +89,37 @@ def prediction_objective(student, teacher_logits: np.ndarray, spec: TaskSpec, te
     return objective
 
 
-def intermediate_dev_loss(student, teacher, layer_map, project, dev: Features, batch_size: int,
+def intermediate_dev_loss(student, teacher, layer_map, dev: Features, batch_size: int,
                           pad_token_id: int, weights) -> Dict[str, float]:
     """Mean intermediate loss over the dev set (stage 1's selection number, lower is better)."""
     import paddle
 
+    objective = intermediate_objective(teacher, layer_map, weights)
     student.eval()
     totals: Dict[str, float] = {}
     with paddle.no_grad():
         for indices in eval_batches(dev.lengths, batch_size):
-            tensors = to_tensors(collate(dev, indices, pad_token_id))
-            inputs = model_inputs(tensors)
-            terms = intermediate_terms(forward_with_internals(student, inputs), teacher_internals(teacher, inputs),
-                                       layer_map, project, tensors["attention_mask"], *weights)
+            terms = objective(student, collate(dev, indices, pad_token_id))
             for name in ("loss", "hidden", "attention"):
                 totals[name] = totals.get(name, 0.0) + float(terms[name]) * len(indices)
     results = {f"dev_{name}": value / len(dev) for name, value in totals.items()}
     results["score"] = results["dev_loss"]
     return results
+
+
+def gathered_teacher_logits(teacher, features: Features, batch_size: int, pad_token_id: int, dist) -> np.ndarray:
+    """Teacher logits of every training example, computed once in total across the processes.
+
+    Each rank predicts every ``world_size``-th example; the shares are gathered on every rank.
+    """
+    mine = np.arange(dist.rank, len(features), dist.world_size)
+    share = Features([features.input_ids[i] for i in mine], [features.token_type_ids[i] for i in mine],
+                     features.labels[mine])
+    shares = dist.gather((mine, predict_logits(teacher, share, batch_size, pad_token_id)))
+    logits = np.empty((len(features),) + shares[0][1].shape[1:], dtype=shares[0][1].dtype)
+    for indices, values in shares:
+        logits[indices] = values
+    return logits
 
 
 # ------------------------------------------------------------- loading, checks
@@ -178,72 +167,47 @@ def check_attention_compatible(teacher, student) -> None:
 
 
 # ------------------------------------------------------------------------ run
-def stage_one(args, models: Models, student_forward, data: TaskData, pad: int):
-    """Objective and dev evaluation of intermediate-layer distillation (SPEC.md §3-§5)."""
-    teacher, student = models.teacher, models.student
-    check_attention_compatible(teacher, student)
-    layer_map = mapping.build(num_layers(teacher), num_layers(student), args.layer_map)
-    mode = projection_mode(args.projection, models.student_info, args.student_model_name_or_path)
-    project = Projector(student, mode)
-    freeze(project.unused())
-    print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
-    weights = (args.hidden_weight, args.attention_weight)
-    dev = concat_features(data.devs)
-    objective = intermediate_objective(student_forward, teacher, layer_map, project, weights)
-    evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, project, dev,  # noqa: E731
-                                             args.eval_batch_size, pad, weights)
-    return objective, evaluate
-
-
-def stage_two(args, models: Models, student_forward, data: TaskData, spec: TaskSpec, pad: int):
-    """Objective and dev evaluation of prediction-layer distillation on cached teacher logits."""
-    encoder = base_model(models.student)
-    freeze([encoder.fit_denses, encoder.fit_dense])  # projections are for stage 1 only (SPEC.md §5)
-    print("computing teacher logits once for every training example ...")
-    teacher_logits = predict_logits(models.teacher, data.train, args.eval_batch_size, pad)
-    objective = prediction_objective(student_forward, teacher_logits, spec, args.T)
-    evaluate = lambda: evaluate_task(models.student, spec, data.devs, args.eval_batch_size, pad)  # noqa: E731
-    return objective, evaluate
-
-
-def freeze(layers) -> None:
-    for layer in layers:
-        for parameter in layer.parameters():
-            parameter.stop_gradient = True
+def build_job(args, spec: TaskSpec, stage1: bool, dist) -> Job:
+    """Models, data, objective and evaluation of stage 1 or stage 2 (docs/math.md#two-stages)."""
+    models = load_models(args, spec)
+    teacher, pad = models.teacher, models.tokenizer.pad_token_id
+    data = load_task_data(args, spec, models.tokenizer, "aug" if args.use_aug else "train")
+    if dist.is_main:
+        print(f"{'intermediate' if stage1 else 'prediction'} distillation on {spec.name}: {len(data.train)} train "
+              f"examples from {data.train_path}; teacher {num_layers(teacher)} layers, student "
+              f"{num_layers(models.student)} layers")
+    describe = {}
+    if stage1:
+        check_attention_compatible(teacher, models.student)
+        layer_map = mapping.build(num_layers(teacher), num_layers(models.student), args.layer_map)
+        mode = projection_mode(args.projection, args.student_model_name_or_path,
+                               models.student_info.loaded if models.student_info else None)
+        record_projection(models.student, mode)
+        student = DistillationStudent(models.student, mode)
+        weights = (args.hidden_weight, args.attention_weight)
+        dev = concat_features(data.devs)
+        objective = intermediate_objective(teacher, layer_map, weights)
+        evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, dev,  # noqa: E731
+                                                 args.eval_batch_size, pad, weights)
+        describe = {"layer_map": layer_map.describe(), "projections": mode}
+        if dist.is_main:
+            print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
+    else:
+        student = DistillationStudent(models.student)
+        if dist.is_main:
+            print("computing teacher logits once for every training example ...", flush=True)
+        teacher_logits = gathered_teacher_logits(teacher, data.train, args.eval_batch_size, pad, dist)
+        objective = prediction_objective(teacher_logits, spec, args.T)
+        evaluate = lambda: evaluate_task(models.student, spec, data.devs, args.eval_batch_size, pad)  # noqa: E731
+    freeze_unused(student, "intermediate" if stage1 else "prediction")
+    return Job(model=student, checkpointed={"student": models.student}, objective=objective,
+               features=data.train, train_file=data.train_path, pad_token_id=pad, evaluate=evaluate,
+               save_best=lambda path: save_pretrained_atomically(path, models.student, models.tokenizer),
+               export_source=None if stage1 else args.model_type, describe=describe)
 
 
 def run(args) -> dict:
     spec = get_task(args.task_name)
-    check_training_flags(args)
     require(args.T > 0, f"--T must be a positive temperature, got {args.T}")
     stage1 = args.intermediate_distill
-    stage = "intermediate" if stage1 else "prediction"
-    checkpoint_name = "checkpoint-last-inter" if stage1 else "checkpoint-last"
-    prepare_output_dir(args, stage, checkpoint_name)
-    device = select_device(args.device)
-    set_seed(args.seed)
-
-    models = load_models(args, spec)
-    pad = models.tokenizer.pad_token_id
-    data = load_task_data(args, spec, models.tokenizer, "aug" if args.use_aug else "train")
-    print(f"{stage} distillation on {spec.name}: {len(data.train)} train examples from {data.train_path}; "
-          f"teacher {num_layers(models.teacher)} layers, student {num_layers(models.student)} layers")
-
-    rank, world_size = init_distributed()
-    student_forward = wrap_student(models.student, world_size)  # DataParallel on the student only
-    config = TrainConfig.from_args(args, stage=stage, checkpoint_name=checkpoint_name,
-                                   amp=resolve_amp(args.amp, device), rank=rank, world_size=world_size)
-    if stage1:
-        objective, evaluate = stage_one(args, models, student_forward, data, pad)
-        config.higher_is_better, config.best_name = False, "best_inter_model"
-    else:
-        objective, evaluate = stage_two(args, models, student_forward, data, spec, pad)
-
-    save = lambda path: save_pretrained_atomically(path, models.student, models.tokenizer)  # noqa: E731
-    logger = ScalarLogger(os.path.join(args.output_dir, "vdl"))
-    progress = Trainer(config, {"student": models.student}, objective, evaluate, save, data.train, pad, logger).train()
-    best_dir = os.path.join(args.output_dir, config.best_name)
-    print(f"{stage}: best dev {'loss' if stage1 else 'score'} {progress.best:.5f}; model in {best_dir}")
-    if args.export_dir and not stage1 and config.rank == 0:
-        export_best(best_dir, args.model_type, args.export_dir, args.max_seq_length)
-    return {"best": progress.best, "stage": stage}
+    return run_stage(args, STAGE_ONE if stage1 else STAGE_TWO, lambda dist: build_job(args, spec, stage1, dist))

@@ -1,4 +1,4 @@
-"""Hidden states and pre-softmax attention scores of a BERT-family model (SPEC.md §2).
+"""Hidden states and pre-softmax attention scores of a BERT-family model (docs/math.md#what-is-distilled).
 
 TinyBERT distils ``Q K^T / sqrt(d_head)`` *before* the padding mask and the softmax, but
 PaddleNLP's models only return attention probabilities (after softmax and, in training,
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List
 
-from .accelerate import unwrap
+from .distributed import unwrap
 from .models import base_model as _base_model
 
 

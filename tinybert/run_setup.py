@@ -34,33 +34,54 @@ def check_training_flags(args) -> None:
     require(args.weight_decay >= 0, f"--weight_decay must be >= 0, got {args.weight_decay}")
 
 
-def prepare_output_dir(args, stage: str, checkpoint_name: str) -> None:
-    """Create ``output_dir``; refuse to mix runs; clear this stage's state on overwrite."""
+def arguments_identity(args) -> dict:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in IGNORED_FOR_IDENTITY}
+
+
+def check_output_dir(args, stage: str, checkpoint_name: str) -> None:
+    """Refuse to mix two runs of ``stage`` in ``output_dir`` (reads only: every rank may call it)."""
     output_dir = args.output_dir
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise UserError(f"--output_dir {output_dir} is a file; give a directory")
-    os.makedirs(output_dir, exist_ok=True)
     record = os.path.join(output_dir, f"run_{stage}.json")
-    identity = {k: v for k, v in sorted(vars(args).items()) if k not in IGNORED_FOR_IDENTITY}
     saved_anything = os.path.isdir(os.path.join(output_dir, checkpoint_name))
-    if os.path.exists(record) and not args.resume and saved_anything:  # a run that saved nothing blocks nothing
-        with open(record, encoding="utf-8") as handle:
-            previous = json.load(handle)
-        if not args.overwrite_output_dir:
-            changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
-            what = f"with other arguments ({', '.join(changed)})" if changed else "with the same arguments"
-            raise UserError(
-                f"--output_dir {output_dir} already holds a {stage} run {what}; pass --resume to continue "
-                f"it or --overwrite_output_dir to start over"
-            )
-        shutil.rmtree(os.path.join(output_dir, checkpoint_name), ignore_errors=True)
-        _forget_evaluations(os.path.join(output_dir, "eval_results.jsonl"), stage)
-    if args.resume and not os.path.isdir(os.path.join(output_dir, checkpoint_name)):
+    if args.resume and not saved_anything:
         raise UserError(f"--resume: {os.path.join(output_dir, checkpoint_name)} does not exist; "
                         f"this run saved no checkpoint yet (run without --resume)")
+    if os.path.exists(record) and not args.resume and saved_anything and not args.overwrite_output_dir:
+        previous = _recorded_arguments(record)  # a run that saved nothing blocks nothing
+        identity = json.loads(json.dumps(arguments_identity(args), default=str))
+        changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
+        what = f"with other arguments ({', '.join(changed)})" if changed else "with the same arguments"
+        raise UserError(
+            f"--output_dir {output_dir} already holds a {stage} run {what}; pass --resume to continue "
+            f"it or --overwrite_output_dir to start over"
+        )
+
+
+def claim_output_dir(args, stage: str, checkpoint_name: str, run_info: dict) -> str:
+    """Create ``output_dir``, clear this stage's state on overwrite, write ``run_<stage>.json``.
+
+    The record holds the arguments (compared by :func:`check_output_dir`) and ``run_info``
+    (the effective settings, package version and git commit: docs/formats.md#run_stagejson).
+    Rank 0 alone calls this, after every rank has passed :func:`check_output_dir`.
+    """
+    output_dir = args.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    if args.overwrite_output_dir and not args.resume:
+        shutil.rmtree(os.path.join(output_dir, checkpoint_name), ignore_errors=True)
+        _forget_evaluations(os.path.join(output_dir, "eval_results.jsonl"), stage)
+    record = os.path.join(output_dir, f"run_{stage}.json")
     with open(record + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(identity, handle, indent=1, default=str)
+        json.dump({"arguments": arguments_identity(args), "run": run_info}, handle, indent=1, default=str)
     os.replace(record + ".tmp", record)
+    return record
+
+
+def _recorded_arguments(record: str) -> dict:
+    with open(record, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    return saved.get("arguments", saved) if isinstance(saved, dict) else {}
 
 
 def _forget_evaluations(path: str, stage: str) -> None:

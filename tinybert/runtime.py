@@ -2,7 +2,7 @@
 
 ``prepare_process`` must run before Paddle is imported: MKL reads ``MKL_DEBUG_CPU_TYPE``
 when it loads. On AMD CPUs Paddle's bundled MKL otherwise takes a slow code path; with two
-threads and that setting a BERT step ran ~3.8x faster here (ASSETS.md, "CPU facts").
+threads and that setting a BERT step ran ~3.8x faster here (docs/environment.md).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def prepare_process() -> None:
         warnings.filterwarnings("ignore", message=f".*{pattern}.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
-    import numpy  # noqa: F401  (before paddle: avoids a zlib clash of some paddle builds, ASSETS.md)
+    import numpy  # noqa: F401  (before paddle: avoids a zlib clash of some paddle builds, docs/environment.md)
     captured = io.StringIO()
     with contextlib.redirect_stderr(captured):
         import paddle  # noqa: F401
@@ -62,18 +62,30 @@ def quiet_paddlenlp() -> None:
 
 
 def select_device(requested: str) -> str:
-    """Use ``requested`` ('gpu', 'gpu:1', 'cpu'); fall back to CPU with a message if no CUDA."""
+    """Use ``requested`` ('gpu', 'gpu:1', 'cpu'); fall back to the CPU, saying why, when there is no GPU.
+
+    Two cases: a Paddle build without CUDA, and a CUDA build that sees no GPU (none installed,
+    ``CUDA_VISIBLE_DEVICES`` empty, or a launcher started without ``--gpus``).
+    """
     import paddle
 
     requested = (requested or "gpu").lower()
-    if requested.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
-        print(
-            "warning: --device gpu requested but this Paddle build has no CUDA; using the CPU. "
-            "Install paddlepaddle-gpu to train on a GPU, or pass --device cpu to silence this.",
-            file=sys.stderr,
-        )
-        requested = "cpu"
-    paddle.set_device(requested)
+    if requested.startswith("gpu"):
+        reason = None
+        if not paddle.device.is_compiled_with_cuda():
+            reason = "this Paddle build has no CUDA (install paddlepaddle-gpu to train on a GPU)"
+        elif paddle.device.cuda.device_count() == 0:
+            reason = "this CUDA build of Paddle sees no GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+        if reason:
+            print(f"warning: --device {requested} requested but {reason}; using the CPU. "
+                  f"Pass --device cpu to silence this.", file=sys.stderr)
+            requested = "cpu"
+    try:
+        paddle.set_device(requested)
+    except (ValueError, RuntimeError) as err:
+        from .errors import UserError
+
+        raise UserError(f"--device {requested}: {str(err).splitlines()[0][:160]}; use gpu, gpu:N or cpu") from None
     return requested
 
 

@@ -1,0 +1,131 @@
+"""The pieces of a training run, one process: the student layer, freezing, batches, resume settings."""
+import numpy as np
+import paddle
+import pytest
+
+import tiny
+from tinybert.batches import TaskBatches, fingerprint, shard
+from tinybert.checkpoint import changed_settings
+from tinybert.distributed import launched_world
+from tinybert.errors import UserError
+from tinybert.features import Features
+from tinybert.internals import forward_with_internals
+from tinybert.models import load_model
+from tinybert.student import PER_LAYER, SHARED, DistillationStudent, freeze_unused
+
+
+@pytest.fixture()
+def student(tmp_path):
+    tiny.make_bert(str(tmp_path / "s"), layers=2, hidden=16, model_type="tinybert", fit_size=32, dropout=0.0)
+    return load_model("tinybert", str(tmp_path / "s"), fit_size=32)
+
+
+def inputs():
+    ids = paddle.to_tensor([[2, 7, 8, 9, 3], [2, 10, 3, 0, 0]])
+    return {"input_ids": ids, "token_type_ids": paddle.zeros_like(ids),
+            "attention_mask": paddle.to_tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])}
+
+
+@pytest.mark.parametrize("mode", [PER_LAYER, SHARED])
+def test_the_student_layer_returns_projected_hidden_states_and_scores_from_one_forward(student, mode):
+    student.eval()
+    layer = DistillationStudent(student, mode)
+    out = layer(**inputs(), internals=True)
+    plain = forward_with_internals(student, inputs())
+    encoder = student.tinybert
+    for i, hidden in enumerate(plain.hidden):
+        projection = encoder.fit_denses[i] if mode == PER_LAYER else encoder.fit_dense
+        np.testing.assert_allclose(out["hidden"][i].numpy(), projection(hidden).numpy(), atol=1e-6)
+        assert out["hidden"][i].shape[-1] == 32  # the teacher's width
+    assert len(out["scores"]) == 2
+    np.testing.assert_allclose(out["logits"].numpy(), student(**inputs()).numpy(), atol=1e-6)
+    np.testing.assert_allclose(layer(**inputs()).numpy(), out["logits"].numpy(), atol=1e-6)
+
+
+def trainable(layer):
+    return {name for name, p in layer.named_parameters() if not p.stop_gradient}
+
+
+def test_stage_one_trains_encoder_and_the_used_projection_only(student):
+    layer = DistillationStudent(student, PER_LAYER)
+    freeze_unused(layer, "intermediate")
+    names = trainable(layer)
+    assert any(".fit_denses." in n for n in names) and not any(".fit_dense." in n for n in names)
+    assert not any("classifier" in n or "pooler" in n for n in names)
+    assert any("encoder.layers.1" in n for n in names) and any("word_embeddings" in n for n in names)
+
+
+def test_every_trainable_parameter_of_stage_one_receives_a_gradient(student):
+    """What paddle.DataParallel's reducer requires of the one wrapped forward."""
+    layer = DistillationStudent(student, SHARED)
+    freeze_unused(layer, "intermediate")
+    out = layer(**inputs(), internals=True)
+    (sum(h.mean() for h in out["hidden"]) + sum(s.mean() for s in out["scores"])).backward()
+    missing = [n for n, p in layer.named_parameters() if not p.stop_gradient and p.grad is None]
+    assert not missing
+
+
+def test_stage_two_trains_the_classifier_and_no_projection(student):
+    layer = DistillationStudent(student)
+    freeze_unused(layer, "prediction")
+    names = trainable(layer)
+    assert any("classifier" in n for n in names) and any("pooler" in n for n in names)
+    assert not any(".fit_dense" in n for n in names)
+
+
+def features(count, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [list(rng.integers(5, 30, size=rng.integers(2, 12))) for _ in range(count)]
+    return Features(ids, [[0] * len(i) for i in ids], np.zeros(count, dtype=np.int64))
+
+
+@pytest.mark.parametrize("count,world", [(10, 1), (10, 2), (11, 2), (9, 4)])
+def test_shards_are_disjoint_equal_sized_and_cover_all_but_the_uneven_tail(count, world):
+    shards = [shard(list(range(count)), rank, world) for rank in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    flat = [b for s in shards for b in s]
+    assert len(flat) == len(set(flat)) == count - count % world
+
+
+def test_every_rank_gets_the_same_number_of_batches_and_the_ranks_share_no_example():
+    data = features(45)
+    ranks = [TaskBatches(data, 4, seed=3, pad_token_id=0, rank=r, world_size=3) for r in range(3)]
+    epochs = [list(source.epoch(1)) for source in ranks]
+    assert {len(e) for e in epochs} == {ranks[0].batches_per_epoch} == {4}  # 12 batches, 4 each
+    seen = [i for e in epochs for batch in e for i in batch["index"]]
+    assert len(seen) == len(set(seen)) == 45
+
+
+def test_an_epoch_resumed_at_a_position_yields_the_rest_of_the_same_batches():
+    source = TaskBatches(features(40), 4, seed=5, pad_token_id=0)
+    whole = [b["index"].tolist() for b in source.epoch(2)]
+    assert [b["index"].tolist() for b in source.epoch(2, start=3)] == whole[3:]
+    assert [b["index"].tolist() for b in source.epoch(3)] != whole
+
+
+def test_fewer_batches_than_processes_is_a_user_error():
+    with pytest.raises(UserError, match="3 training examples make 1 batches of --batch_size 8, fewer than the 2"):
+        TaskBatches(features(3), 8, seed=0, pad_token_id=0, rank=0, world_size=2)
+
+
+def test_the_fingerprint_changes_with_the_token_ids():
+    a, b = features(20), features(20)
+    assert fingerprint(a) == fingerprint(b)
+    b.input_ids[7] = b.input_ids[7] + [5]
+    assert fingerprint(a) != fingerprint(b)
+
+
+def test_changed_resume_settings_are_named_by_their_flags():
+    saved = {"world_size": 2, "batch_size": 32, "seed": 42, "max_steps": -1}
+    now = {"world_size": 1, "batch_size": 16, "seed": 42, "max_steps": -1}
+    assert changed_settings(saved, now) == ["number of processes: 2 -> 1", "--batch_size: 32 -> 16"]
+    assert changed_settings(saved, dict(saved)) == []
+
+
+def test_world_is_one_process_unless_launched(monkeypatch):
+    monkeypatch.delenv("PADDLE_TRAINERS_NUM", raising=False)
+    monkeypatch.delenv("PADDLE_TRAINER_ID", raising=False)
+    assert launched_world() == (0, 1)
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", "4")
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "3")
+    assert launched_world() == (3, 4)

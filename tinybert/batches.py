@@ -1,0 +1,60 @@
+"""Where a training loop gets its batches: this process's share of each epoch, resumable.
+
+A batch source has ``batches_per_epoch`` (the same on every rank) and
+``epoch(epoch, start)``, an iterator over the collated batches of one epoch from batch
+``start`` on. Batch order is a pure function of (seed, epoch), so a resumed run recomputes an
+epoch's order and starts at the saved position: it sees exactly the batches the interrupted
+run would have seen.
+
+Under several processes every rank takes every ``world_size``-th batch of the epoch and the
+uneven tail is dropped, so all ranks make the same number of steps (a rank with one batch
+fewer would wait forever in the gradient all-reduce of the others).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Dict, Iterator, List, Sequence
+
+import numpy as np
+
+from .distributed import check_batches
+from .features import Features, collate, epoch_batches
+
+
+def shard(batches: Sequence, rank: int, world_size: int) -> List:
+    """This rank's batches: every ``world_size``-th, the uneven tail dropped so ranks stay in step."""
+    if world_size <= 1:
+        return list(batches)
+    usable = len(batches) - len(batches) % world_size
+    return list(batches[rank:usable:world_size])
+
+
+class TaskBatches:
+    """Length-bucketed, dynamically padded batches of a featurized training set."""
+
+    def __init__(self, features: Features, batch_size: int, seed: int, pad_token_id: int,
+                 bucket: bool = True, rank: int = 0, world_size: int = 1):
+        self.features = features
+        self.batch_size = batch_size
+        self.seed = seed
+        self.pad_token_id = pad_token_id
+        self.bucket = bucket
+        self.rank, self.world_size = rank, world_size
+        total = math.ceil(len(features) / batch_size)
+        check_batches(total, world_size, len(features), batch_size)
+        self.batches_per_epoch = total // world_size
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Dict[str, np.ndarray]]:
+        order = epoch_batches(self.features.lengths, self.batch_size, self.seed, epoch, shuffle=True,
+                              bucket=self.bucket)
+        for indices in shard(order, self.rank, self.world_size)[start:]:
+            yield collate(self.features, indices, self.pad_token_id)
+
+
+def fingerprint(features: Features) -> str:
+    """A short digest of the token ids: changes when the data, tokenizer or max length do."""
+    sha = hashlib.sha256(features.lengths.tobytes())
+    for ids in features.input_ids:
+        sha.update(np.asarray(ids, dtype=np.int64).tobytes())
+    return sha.hexdigest()[:16]

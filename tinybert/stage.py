@@ -1,0 +1,116 @@
+"""The set-up every training stage shares, in one function: :func:`run_stage`.
+
+Teacher fine-tuning, distillation stage 1 and stage 2 differ in what they build (models, data,
+objective, evaluation); that part is a ``build`` function returning a :class:`Job`. Everything
+else is done here, in this order, by every process:
+
+1. flags checked; device chosen; the process group joined (``paddle.distributed.launch``);
+2. ``output_dir`` checked by every rank (read-only), then claimed by rank 0 while the others
+   wait, so no rank reads a half-written directory;
+3. seed set (the same on every rank, so models initialise identically); the job built;
+4. the student wrapped for data parallelism once, after the job froze what it does not train;
+   each rank then reseeds its dropout with its own seed;
+5. the effective settings printed and saved in ``run_<stage>.json``;
+6. the loop run; the best figure broadcast to every rank; the best model exported (rank 0).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+from .accelerate import resolve_amp
+from .batches import TaskBatches, fingerprint
+from .distributed import Distribution
+from .reporter import ConsoleReporter, SilentReporter
+from .run_setup import check_output_dir, check_training_flags, claim_output_dir
+from .runtime import select_device, set_seed
+from .train import Trainer, TrainConfig
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # finetune | intermediate | prediction
+    checkpoint_name: str = "checkpoint-last"
+    best_name: str = "best_model"
+    higher_is_better: bool = True
+    score_name: str = "score"
+
+
+@dataclass
+class Job:
+    """What a stage builds: the trained layer, its loss, its data and how it is judged and saved."""
+
+    model: object  # the layer to train (wrapped for data parallelism by run_stage)
+    checkpointed: Dict  # name -> layer saved in checkpoint-last* (unwrapped)
+    objective: Callable  # (forward, batch) -> {term: tensor}, total under "loss"
+    features: object  # training Features
+    train_file: str
+    pad_token_id: int
+    evaluate: Callable  # () -> metrics with "score" (rank 0)
+    save_best: Callable  # (path) -> None
+    export_source: Optional[str] = None  # model type for --export_dir, None = no export
+    describe: Dict = field(default_factory=dict)  # extra effective settings to print and record
+
+
+def run_stage(args, stage: Stage, build: Callable[[Distribution], Job]) -> dict:
+    check_training_flags(args)
+    device = select_device(args.device)
+    dist = Distribution.start()
+    check_output_dir(args, stage.name, stage.checkpoint_name)
+    dist.barrier()
+    set_seed(args.seed)
+
+    job = build(dist)
+    batches = TaskBatches(job.features, args.batch_size, args.seed, job.pad_token_id,
+                          bucket=args.bucket_by_length, rank=dist.rank, world_size=dist.world_size)
+    model = dist.data_parallel(job.model)
+    if dist.several:
+        set_seed(args.seed + dist.rank)  # same initial weights everywhere, own dropout masks per rank
+    settings = {"world_size": dist.world_size, "batch_size": args.batch_size, "seed": args.seed,
+                "max_seq_length": args.max_seq_length, "num_train_epochs": args.num_train_epochs,
+                "max_steps": args.max_steps, "bucket_by_length": args.bucket_by_length,
+                "train_file": os.path.abspath(job.train_file), "train_fingerprint": fingerprint(job.features)}
+    config = TrainConfig.from_args(args, stage=stage.name, checkpoint_name=stage.checkpoint_name,
+                                   best_name=stage.best_name, higher_is_better=stage.higher_is_better,
+                                   amp=resolve_amp(args.amp, device), settings=settings)
+    run_info = {"device": device, "processes": dist.world_size, "global_batch_size": args.batch_size * dist.world_size,
+                "train_examples": len(job.features), "batches_per_epoch_per_process": batches.batches_per_epoch,
+                **job.describe, "version": package_version(), "git_commit": git_commit()}
+    if dist.is_main:
+        claim_output_dir(args, stage.name, stage.checkpoint_name, run_info)
+        print(f"[{stage.name}] " + ", ".join(f"{k} {v}" for k, v in run_info.items() if k != "git_commit"), flush=True)
+    dist.barrier()
+
+    reporter = ConsoleReporter(args.output_dir) if dist.is_main else SilentReporter()
+    trainer = Trainer(config, model, job.checkpointed, lambda batch: job.objective(model, batch), batches,
+                      job.evaluate, job.save_best, reporter, dist)
+    progress = trainer.train()
+    best_dir = os.path.join(args.output_dir, stage.best_name)
+    if dist.is_main:
+        print(f"{stage.name}: best dev {stage.score_name} {progress.best:.5f}; model in {best_dir}", flush=True)
+        if getattr(args, "export_dir", None) and job.export_source:
+            from .export import export_best
+
+            export_best(best_dir, job.export_source, args.export_dir, args.max_seq_length)
+    dist.barrier()
+    return {"best": progress.best, "stage": stage.name, "best_dir": best_dir}
+
+
+def package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def git_commit() -> Optional[str]:
+    """The commit of the checkout the code runs from, when it is one (None otherwise)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
