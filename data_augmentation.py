@@ -1,4 +1,4 @@
-"""Augment a GLUE task's training set for TinyBERT task distillation (SPEC.md §7).
+"""Augment a GLUE task's training set for TinyBERT task distillation (docs/math.md#data-augmentation).
 
 Writes <glue_dir>/<TASK>/train_aug.tsv in the format of train.tsv: each original example,
 then up to N versions with words replaced by masked-LM predictions (single-WordPiece words)

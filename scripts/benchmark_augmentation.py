@@ -1,6 +1,6 @@
 """Benchmark: batched augmentation (tinybert.augment) against one forward per word.
 
-The "naive" augmenter below is what the reference scripts do (SPEC.md §7): for every
+The "naive" augmenter below is what the reference scripts do (docs/math.md#data-augmentation): for every
 candidate word, one BERT forward over ``[CLS] masked [SEP] original [SEP]`` computing the
 logits of every position, and one GloVe similarity vector per multi-piece word. Both run on
 the same sentences, model and GloVe matrix; the candidate sets are compared and the speeds

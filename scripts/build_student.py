@@ -40,7 +40,7 @@ def parse_args(argv=None):
 
 @run_cli
 def main(argv=None):
-    from tinybert.student_builder import build_student, parse_layers
+    from tinybert.tools.student_builder import build_student, parse_layers
 
     args = parse_args(argv)
     layers = parse_layers(args.layers) if args.layers is not None else None

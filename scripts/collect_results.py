@@ -3,7 +3,7 @@
     python scripts/collect_results.py SWEEP_DIR [--output PREFIX]
 
 Every ``results.json`` under SWEEP_DIR (at any depth) becomes one row: run name, task,
-teacher and student dev score (the task's selection number, SPEC.md §1), the student's share
+teacher and student dev score (the task's selection number, docs/math.md#selection-numbers), the student's share
 of the teacher, every student metric, parameter counts and the run's settings (batch size,
 learning rates, epochs, augmentation, temperature). Rows are sorted by task, then by student
 score, best first; the best run of each task is marked with ``*``. Writes ``PREFIX.md`` and

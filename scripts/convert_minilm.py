@@ -37,7 +37,7 @@ def parse_args(argv=None):
 
 @run_cli
 def main(argv=None):
-    from tinybert.convert_minilm import check, convert
+    from tinybert.tools.convert_minilm import check, convert
 
     args = parse_args(argv)
     if not os.path.isdir(args.source):

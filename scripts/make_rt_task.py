@@ -4,7 +4,7 @@
     python scripts/make_rt_task.py --output_dir demo_output/glue/SST-2 --train_size 3000
 
 No GLUE file is reachable offline; Rotten Tomatoes review snippets are SST-2's own source
-domain (ASSETS.md). From ``rotten_tomatoes_corpus_full.csv.bz2`` (columns category, text,
+domain (docs/environment.md#demo-assets). From ``rotten_tomatoes_corpus_full.csv.bz2`` (columns category, text,
 movie_name, has_plot_and_reviews) this keeps the review snippets (``category`` fresh -> label 1,
 rotten -> 0; ``plot`` rows are synopses and are dropped), drops exact duplicates (same text;
 a text seen with both labels is dropped altogether), replaces tabs and line breaks by spaces,
@@ -42,7 +42,7 @@ HEADER = "sentence\tlabel"
 
 
 def sanitise(text: str) -> str:
-    """One line, no tabs: the TSV reader splits on tabs and lines (SPEC.md §1: no csv quoting)."""
+    """One line, no tabs: the TSV reader splits on tabs and lines (docs/formats.md#real-file-quirks: no csv quoting)."""
     return re.sub(r"\s+", " ", text.replace("\t", " ")).strip()
 
 

@@ -19,6 +19,9 @@
 #   OUT_DIR=./tmp                outputs go to $OUT_DIR/<TASK>/: teacher/, inter/, pred/, results.*
 #   TEACHER_DIR, INTER_DIR, PRED_DIR   override one stage's output directory (sweep.sh shares them)
 #   DEVICE=gpu  SEED=42  PYTHON=<the project's python: .venv made by scripts/setup_env.sh>
+#   NPROC=1  GPUS=  training processes: with NPROC>1 or GPUS=0,1,... every training stage runs under
+#                   python -m paddle.distributed.launch (logs in <stage dir>/launch_logs/); the
+#                   batch size is per process, so the global batch is NPROC (or #GPUS) x BATCH_SIZE
 #   HPARAMS_CONFIG=configs/glue.json   another hyperparameter table
 # Augmentation (AUGMENT=1; both stages then train on train_aug.tsv with --use_aug):
 #   GLOVE_EMBS=<GloVe text file>  AUG_BERT=bert-base-uncased (masked LM, or "none": GloVe only)
@@ -72,6 +75,8 @@ GLUE_DIR="${GLUE_DIR:-}"
 OUT_DIR="${OUT_DIR:-./tmp}"
 DEVICE="${DEVICE:-gpu}"
 SEED="${SEED:-42}"
+NPROC="${NPROC:-1}"
+GPUS="${GPUS:-}"
 TASK_OUT="$OUT_DIR/$TASK"
 TEACHER_DIR="${TEACHER_DIR:-$TASK_OUT/teacher}"
 INTER_DIR="${INTER_DIR:-$TASK_OUT/inter}"
@@ -119,12 +124,25 @@ fi
 
 mkdir -p "$TASK_OUT"
 STAGES_LOG="$TASK_OUT/stages.log"
-say "task $TASK: teacher $TEACHER -> student $STUDENT, outputs in $TASK_OUT, device $DEVICE"
+say "task $TASK: teacher $TEACHER -> student $STUDENT, outputs in $TASK_OUT, device $DEVICE" \
+    "$([ -n "$GPUS" ] && echo "(GPUs $GPUS)" || { [ "$NPROC" -gt 1 ] && echo "($NPROC processes)"; } || true)"
 say "settings: teacher ${TEACHER_EPOCHS} epochs at lr $TEACHER_LR (batch $TEACHER_BATCH_SIZE," \
     "length $TEACHER_MAX_SEQ_LENGTH); stage 1 ${INTER_EPOCHS} epochs at lr $INTER_LR; stage 2 ${PRED_EPOCHS} epochs" \
     "at lr $PRED_LR, T $TEMPERATURE; batch $BATCH_SIZE, length $MAX_SEQ_LENGTH; augmentation" \
     "$([ "$AUGMENT" = 1 ] && echo "on (N=$AUG_N)" || echo off)${MAX_STEPS:+; max_steps $MAX_STEPS}"
 
+# training DIR SCRIPT [flags]: one process, or several under paddle.distributed.launch
+training() {
+  local dir="$1"
+  shift
+  if [ -n "$GPUS" ]; then
+    "$PYTHON" -m paddle.distributed.launch --gpus "$GPUS" --log_dir "$dir/launch_logs" "$@"
+  elif [ "$NPROC" -gt 1 ]; then
+    "$PYTHON" -m paddle.distributed.launch --nproc_per_node "$NPROC" --log_dir "$dir/launch_logs" "$@"
+  else
+    "$PYTHON" "$@"
+  fi
+}
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$STAGES_LOG"; }
@@ -169,7 +187,7 @@ run_stage() {
 
 # 1. teacher fine-tuning
 run_stage teacher "$TEACHER_DIR" best_model checkpoint-last -- \
-  "$PYTHON" "$ROOT/finetune_teacher.py" --model_type "$TEACHER_TYPE" --model_name_or_path "$TEACHER" \
+  training "$TEACHER_DIR" "$ROOT/finetune_teacher.py" --model_type "$TEACHER_TYPE" --model_name_or_path "$TEACHER" \
   --task_name "$TASK" "${GLUE_ARGS[@]}" --max_seq_length "$TEACHER_MAX_SEQ_LENGTH" \
   --batch_size "$TEACHER_BATCH_SIZE" --learning_rate "$TEACHER_LR" --num_train_epochs "$TEACHER_EPOCHS" \
   "${TEACHER_STEPS_A[@]}" --warmup_proportion "$WARMUP" --logging_steps "$LOGGING_STEPS" \
@@ -210,13 +228,13 @@ DISTILL_COMMON=(--model_type "$STUDENT_TYPE" --task_name "$TASK" "${GLUE_ARGS[@]
 
 # 3. stage 1: intermediate-layer distillation
 run_stage stage1 "$INTER_DIR" best_inter_model checkpoint-last-inter -- \
-  "$PYTHON" "$ROOT/task_distill.py" --student_model_name_or_path "$STUDENT" --intermediate_distill \
+  training "$INTER_DIR" "$ROOT/task_distill.py" --student_model_name_or_path "$STUDENT" --intermediate_distill \
   "${DISTILL_COMMON[@]}" --learning_rate "$INTER_LR" --num_train_epochs "$INTER_EPOCHS" "${INTER_STEPS_A[@]}" \
   --output_dir "$INTER_DIR" "${INTER_FLAGS_A[@]}" "${EXTRA[@]}"
 
 # 4. stage 2: prediction-layer distillation from stage 1's student
 run_stage stage2 "$PRED_DIR" best_model checkpoint-last -- \
-  "$PYTHON" "$ROOT/task_distill.py" --student_model_name_or_path "$INTER_DIR/best_inter_model" \
+  training "$PRED_DIR" "$ROOT/task_distill.py" --student_model_name_or_path "$INTER_DIR/best_inter_model" \
   "${DISTILL_COMMON[@]}" --learning_rate "$PRED_LR" --num_train_epochs "$PRED_EPOCHS" "${PRED_STEPS_A[@]}" \
   --output_dir "$PRED_DIR" "${PRED_FLAGS_A[@]}" "${EXTRA[@]}"
 

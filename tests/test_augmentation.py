@@ -1,4 +1,5 @@
-"""Data augmentation (SPEC.md §7): candidate rules, GloVe, the file written, determinism, errors."""
+"""Data augmentation (docs/math.md#data-augmentation): candidate rules, GloVe, the file written,
+determinism, errors."""
 import os
 import subprocess
 import sys
@@ -11,11 +12,12 @@ from hypothesis import strategies as st
 import data_augmentation
 import tiny
 from tinybert import augment
-from tinybert.augment import (CandidateFinder, GloveNeighbours, candidate_positions, is_candidate,
-                              load_masked_lm, sample_variants, split_words, top_k_rows)
+from tinybert.augment import (CandidateFinder, GloveNeighbours, MaskedLM, candidate_positions, is_candidate,
+                              sample_variants, split_words, top_k_rows)
 from tinybert.data import read_examples
 from tinybert.errors import UserError
 from tinybert.glove import cache_paths, load_glove
+from tinybert.models import load_masked_lm
 from tinybert.tasks import get_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +35,7 @@ def assets(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def masked_lm(assets):
-    return load_masked_lm(assets["mlm"])
+    return MaskedLM(*load_masked_lm(assets["mlm"]))
 
 
 def run_cli(glue_dir, task, assets, *extra, model=None):
@@ -74,8 +76,40 @@ def data_lines(path, spec):
 
 def test_candidate_words_are_alphabetic_and_not_stop_words():
     assert is_candidate("movie") and is_candidate("Movie")
-    for word in ["the", "The", "was", "don", "t", "42", "good!", "co-op", "'", "", "naïve"]:
+    for word in ["the", "The", "was", "don", "t", "42", "good!", "co-op", "'", "", "x2", "\u00b2"]:
         assert not is_candidate(word), word
+
+
+@pytest.mark.parametrize("word", ["naïve", "Müller", "Straße", "фильм", "película", "映画"])
+def test_letters_of_any_script_make_a_candidate_word(word):
+    assert is_candidate(word)
+
+
+def test_a_cased_non_ascii_word_is_split_kept_and_replaced(tmp_path):
+    """A cased vocabulary keeps accents: the word must still be a candidate and find its GloVe
+    neighbours (ASCII-only candidates left such text unaugmented)."""
+    words = split_words("Der Film war großartig", augment.basic_tokenizer(False))
+    assert words == ["Der", "Film", "war", "großartig"]
+    assert [words[i] for i in candidate_positions(words)] == ["Der", "Film", "war", "großartig"]
+    path = tiny.write_glove(str(tmp_path / "g.txt"), ["großartig", "wunderbar", "schön", "film"])
+    finder = CandidateFinder(GloveNeighbours(load_glove(path, progress=False), 2, 4), 2, 4)
+    found = finder.find([["großartig"]])[0]
+    assert set(found[0]) <= {"wunderbar", "schön", "film"} and len(found[0]) == 2
+
+
+def test_non_english_text_is_augmented_end_to_end(tmp_path, assets):
+    directory = tmp_path / "SST-2"
+    directory.mkdir()
+    (directory / "train.tsv").write_text("sentence\tlabel\nотличное кино\t1\n", encoding="utf-8")
+    glove = tiny.write_glove(str(tmp_path / "ru.txt"), ["отличное", "хорошее", "кино", "фильм", "книга"])
+    data_augmentation.main(["--pretrained_bert_model", "none", "--glove_embs", glove,
+                            "--glue_dir", str(tmp_path), "--task_name", "SST-2", "--N", "4", "--p", "1", "--M", "2"])
+    lines = read_lines(str(directory / "train_aug.tsv"))
+    assert lines[:2] == ["sentence\tlabel", "отличное кино\t1"]
+    assert len(lines) > 2  # new examples were written
+    for line in lines[2:]:
+        first, second = line.split("\t")[0].split()
+        assert first != "отличное" and second != "кино"
 
 
 def test_basic_tokenizer_splits_punctuation_and_lower_cases():
@@ -94,7 +128,7 @@ def test_word_split_never_crashes_and_candidates_obey_the_rules(text):
     words = split_words(text, augment.basic_tokenizer(True))
     assert all(word and not any(ch.isspace() for ch in word) for word in words)
     for position in candidate_positions(words):
-        assert words[position].isascii() and words[position].isalpha()
+        assert words[position].isalpha()
         assert not augment.is_stop_word(words[position])
 
 
@@ -284,14 +318,29 @@ def test_checkpoint_without_masked_lm_head_is_refused(assets):
         load_masked_lm(assets["classifier"])
 
 
-def test_default_n_comes_from_configs_else_the_table(tmp_path, monkeypatch):
-    spec = get_task("QQP")
+def test_default_n_is_the_tables_task_entry_else_its_default(tmp_path):
     config = tmp_path / "glue.json"
     config.write_text('{"defaults": {"augment_n": 99}, "tasks": {"QQP": {"augment_n": 3}}}')
-    monkeypatch.setattr(augment, "CONFIG_FILE", str(config))
-    assert augment.default_n(spec) == 3 and augment.default_n(get_task("RTE")) == 99
-    monkeypatch.setattr(augment, "CONFIG_FILE", str(tmp_path / "missing.json"))
-    assert augment.default_n(spec) == 10 and augment.default_n(get_task("wnli")) == 20
+    assert augment.default_n(get_task("QQP"), str(config)) == 3
+    assert augment.default_n(get_task("RTE"), str(config)) == 99
+
+
+def test_default_n_without_a_usable_table_is_a_user_error_not_a_hidden_copy(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        augment.default_n(get_task("QQP"), str(tmp_path / "missing.json"))
+    config = tmp_path / "glue.json"
+    config.write_text('{"defaults": {}, "tasks": {}}')
+    with pytest.raises(UserError, match="--N"):
+        augment.default_n(get_task("QQP"), str(config))
+
+
+def test_the_command_uses_the_tables_n(tmp_path, assets, capsys):
+    from tinybert.hparams import task_hparams
+
+    tiny.write_task(str(tmp_path), "RTE", n_train=3)
+    data_augmentation.main(["--pretrained_bert_model", "none", "--glove_embs", assets["glove"],
+                            "--glue_dir", str(tmp_path), "--task_name", "rte", "--p", "0"])
+    assert f"N={task_hparams('RTE')['augment_n']}," in capsys.readouterr().out
 
 
 # --- the command's user errors: one line, exit status 2 ----------------------------------------

@@ -1,4 +1,4 @@
-"""tinybert.convert_minilm: a Hugging Face BERT (safetensors) ported to PaddleNLP, checked by numpy."""
+"""tinybert.tools.convert_minilm: a Hugging Face BERT (safetensors) ported to PaddleNLP, checked by numpy."""
 import json
 import os
 
@@ -7,7 +7,7 @@ import pytest
 
 from scripts_import import load_script
 from tiny import VOCAB, write_vocab
-from tinybert import convert_minilm as cm
+from tinybert.tools import convert_minilm as cm
 from tinybert.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""SPEC.md §2: hidden states and pre-softmax scores, taken without patching any class."""
+"""docs/math.md#what-is-distilled: hidden states and pre-softmax scores, taken without patching any class."""
 import numpy as np
 import paddle
 import pytest

@@ -1,4 +1,4 @@
-"""SPEC.md §4: every loss equals an independent numpy computation on padded batches."""
+"""docs/math.md#masked-losses: every loss equals an independent numpy computation on padded batches."""
 import numpy as np
 import paddle
 import pytest

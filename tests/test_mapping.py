@@ -1,4 +1,4 @@
-"""SPEC.md §3: the layer map is computed from the depths, or given explicitly."""
+"""docs/math.md#layer-map: the layer map is computed from the depths, or given explicitly."""
 import pytest
 
 from tinybert import mapping

@@ -1,4 +1,5 @@
-"""GLUE metrics against paddlenlp.metrics / scikit-learn / scipy, and the selection number (SPEC.md §1)."""
+"""GLUE metrics against paddlenlp.metrics / scikit-learn / scipy, and the selection number
+(docs/math.md#selection-numbers)."""
 import math
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_mcc_is_right_where_paddlenlp_mcc_wrongly_returns_zero(preds, labels):
     preds, labels = np.array(preds), np.array(labels)
     expected = matthews_corrcoef(labels, preds)
     assert expected > 0.4
-    assert paddlenlp_mcc(preds, labels) == 0.0  # ASSETS.md: PaddleNLP's Mcc bails out on an empty cell
+    assert paddlenlp_mcc(preds, labels) == 0.0  # PaddleNLP's Mcc bails out on an empty cell
     assert matthews(preds, labels) == pytest.approx(expected, abs=1e-12)
 
 

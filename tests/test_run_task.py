@@ -182,3 +182,17 @@ def test_help_lists_the_variables():
     for name in ("TEACHER=bert-base-uncased", "STUDENT=tinybert-6l-768d-v2", "GLUE_DIR", "OUT_DIR", "DEVICE",
                  "AUGMENT", "MAX_STEPS", "INTER_EPOCHS"):
         assert name in result.stdout
+
+
+def test_nproc_runs_every_training_stage_under_the_launcher(tmp_path):
+    tiny.write_task(str(tmp_path / "glue"), "SST-2", n_train=32, n_dev=8)
+    tiny.make_bert(str(tmp_path / "teacher0"), layers=2, hidden=32)
+    tiny.make_bert(str(tmp_path / "student0"), layers=1, hidden=16, intermediate=32, model_type="tinybert", fit_size=32)
+    result = run_task(tmp_path, "--max_seq_length", "24", NPROC="2", AUGMENT="0", MAX_STEPS="2", OMP_NUM_THREADS="1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "(2 processes)" in result.stdout
+    for stage in ("teacher", "inter", "pred"):
+        logs = tmp_path / "out" / "SST-2" / stage / "launch_logs"
+        for rank in (0, 1):
+            assert "parameters identical on all 2 processes" in (logs / f"workerlog.{rank}").read_text()
+    assert read_json(tmp_path / "out" / "SST-2" / "pred" / "run_prediction.json")["run"]["global_batch_size"] == 16

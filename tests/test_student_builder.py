@@ -1,4 +1,4 @@
-"""tinybert.student_builder: a TinyBERT student made of a BERT checkpoint's own layers."""
+"""tinybert.tools.student_builder: a TinyBERT student made of a BERT checkpoint's own layers."""
 import json
 import os
 
@@ -7,7 +7,7 @@ import pytest
 
 from scripts_import import load_script
 from tiny import make_bert
-from tinybert import student_builder as sb
+from tinybert.tools import student_builder as sb
 from tinybert.errors import UserError
 
 SOURCE_LAYERS = 4
@@ -74,12 +74,21 @@ def test_projections_are_per_layer_identities(teacher, tmp_path):
     assert not any(k.startswith("tinybert.fit_dense.") for k in state)  # no shared v1 projection
 
 
-@pytest.mark.parametrize("source, student, expected", [
-    (6, 3, [1, 3, 5]), (12, 4, [2, 5, 8, 11]), (12, 6, [1, 3, 5, 7, 9, 11]), (4, 4, [0, 1, 2, 3]), (6, 4, [0, 2, 3, 5]),
-    (4, 1, [3]),
-])
-def test_num_layers_keeps_the_layers_of_the_uniform_map(source, student, expected):
-    assert sb.evenly_spaced_layers(source, student) == expected
+@pytest.mark.parametrize("source, student", [(6, 3), (12, 4), (12, 6), (4, 4), (4, 1), (24, 8)])
+def test_num_layers_keeps_the_teacher_layers_the_uniform_map_assigns(source, student):
+    """Student layer j starts as the layer it will be distilled from (1-based in the map)."""
+    from tinybert import mapping
+
+    taught = [teacher for _, teacher in mapping.uniform(source, student).attention]
+    assert sb.evenly_spaced_layers(source, student) == [t - 1 for t in taught]
+
+
+@pytest.mark.parametrize("source, student", [(6, 4), (7, 3), (12, 5)])
+def test_num_layers_spreads_non_dividing_depths_and_always_keeps_the_last_layer(source, student):
+    kept = sb.evenly_spaced_layers(source, student)
+    assert len(kept) == student and kept == sorted(set(kept)) and kept[-1] == source - 1
+    gaps = [b - a for a, b in zip([-1] + kept, kept)]
+    assert max(gaps) - min(gaps) <= 1  # as even as integers allow
 
 
 def test_a_student_with_every_layer_encodes_like_the_source(teacher, tmp_path):

@@ -1,4 +1,4 @@
-"""The GLUE task table, the TSV reader and featurization/batching (SPEC.md §1, issue 2 items 3-4)."""
+"""The GLUE task table, the TSV reader and featurization/batching (docs/formats.md#glue-files)."""
 import os
 
 import numpy as np
@@ -51,8 +51,11 @@ PADDLENLP_CONFIG_NAMES = {"CoLA": "cola", "SST-2": "sst-2", "MRPC": "mrpc", "STS
                           "MNLI": "mnli", "QNLI": "qnli", "RTE": "rte", "WNLI": "wnli"}
 
 
-def test_the_table_holds_the_nine_glue_tasks():
-    assert sorted(TASKS) == sorted(tiny.ALL_TASKS)
+def test_the_table_holds_exactly_the_tasks_of_paddlenlps_glue_dataset():
+    from paddlenlp.datasets.glue import Glue
+
+    assert {get_task(name).name for name in PADDLENLP_CONFIG_NAMES.values()} == set(TASKS)
+    assert set(PADDLENLP_CONFIG_NAMES.values()) <= set(Glue.BUILDER_CONFIGS)
 
 
 @pytest.mark.parametrize("task", tiny.ALL_TASKS)
@@ -64,22 +67,36 @@ def test_label_order_equals_paddlenlp_glue_dataset(task):
     assert (list(labels) if labels is not None else None) == expected
 
 
-@pytest.mark.parametrize("task, columns, label_column, labels", [
-    ("CoLA", (3,), 1, ("0", "1")),
-    ("SST-2", (0,), 1, ("0", "1")),
-    ("MRPC", (3, 4), 0, ("0", "1")),
-    ("STS-B", (7, 8), -1, None),
-    ("QQP", (3, 4), 5, ("0", "1")),
-    ("MNLI", (8, 9), -1, ("contradiction", "entailment", "neutral")),
-    ("QNLI", (1, 2), 3, ("entailment", "not_entailment")),
-    ("RTE", (1, 2), 3, ("entailment", "not_entailment")),
-    ("WNLI", (1, 2), 3, ("0", "1")),
-])
-def test_columns_and_labels_follow_spec_section_1(task, columns, label_column, labels):
-    spec = TASKS[task]
-    assert (spec.text_columns, spec.label_column, spec.labels) == (columns, label_column, labels)
-    assert spec.has_header == (task != "CoLA")
-    assert spec.dev_files == (("dev_matched.tsv", "dev_mismatched.tsv") if task == "MNLI" else ("dev.tsv",))
+TEXT_HEADERS = ("sentence", "sentence1", "sentence2", "question", "question1", "question2", "#1 String",
+                "#2 String")
+LABEL_HEADERS = ("label", "Quality", "score", "is_duplicate", "gold_label")
+
+
+@pytest.mark.parametrize("task", sorted(tiny.HEADERS))
+def test_text_and_label_come_from_the_columns_the_real_header_names(tmp_path, task):
+    """One row whose cells are their own header names: the reader must pick the sentence
+    columns and the label column that GLUE's header names, whatever indices the table holds."""
+    spec = get_task(task)
+    header = list(tiny.HEADERS[task])
+    label_value = "2.5" if spec.is_regression else spec.labels[-1]
+    label_at = max(i for i, name in enumerate(header) if name in LABEL_HEADERS)
+    row = [f"<{name}>" for name in header]
+    row[label_at] = label_value
+    path = write(tmp_path / "train.tsv", "\t".join(header) + "\n" + "\t".join(row) + "\n")
+    example = read_examples(path, spec).examples[0]
+    assert example.texts == tuple(f"<{name}>" for name in header if name in TEXT_HEADERS)
+    assert example.label == (2.5 if spec.is_regression else len(spec.labels) - 1)
+
+
+def test_cola_reads_the_sentence_from_its_fourth_column_and_has_no_header(tmp_path):
+    path = write(tmp_path / "train.tsv", "gj04\t1\t\tthe cat sat\ngj04\t0\t*\tsat cat the\n")
+    examples = read_examples(path, get_task("CoLA")).examples
+    assert [(e.texts, e.label, e.line) for e in examples] == [(("the cat sat",), 1, 1), (("sat cat the",), 0, 2)]
+
+
+def test_only_mnli_has_two_dev_files():
+    assert {name: spec.dev_files for name, spec in TASKS.items() if len(spec.dev_files) > 1} == {
+        "MNLI": ("dev_matched.tsv", "dev_mismatched.tsv")}
 
 
 @pytest.mark.parametrize("name, canonical", [

@@ -1,4 +1,4 @@
-"""Data augmentation for task distillation: the algorithm of SPEC.md §7, batched.
+"""Data augmentation for task distillation: the algorithm of docs/math.md#data-augmentation, batched.
 
 TinyBERT (Jiao et al., §3.1 "Data Augmentation" and Algorithm 1) multiplies a task's training
 set by replacing words with likely alternatives:
@@ -37,18 +37,12 @@ from .glove import GloVe, load_glove
 from .stopwords import is_stop_word
 from .tasks import TaskSpec
 
-# N per task (SPEC.md §7; the paper's code). configs/glue.json ["tasks"][TASK]["augment_n"] wins.
-DEFAULT_N = {"CoLA": 30, "MNLI": 10, "MRPC": 30, "SST-2": 20, "STS-B": 30, "QQP": 10, "QNLI": 20,
-             "RTE": 30, "WNLI": 20}
-CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "glue.json")
 NO_MODEL = "none"
 MAX_BERT_LENGTH = 512
 TIE_TOLERANCE = 1e-5  # relative gap at the top-K cut; batch noise measured here: 3e-7 to 8e-7
 EXAMPLES_PER_CHUNK = 256  # examples whose candidate searches are pooled into shared batches
 TOKENS_PER_SEQUENCE = 128  # a forward holds at most batch_size * this many padded tokens
 GLOVE_SCORES_PER_BATCH = 2 ** 24  # floats in one [words, V] similarity matrix (64 MB)
-HEAD_KEYS = ("cls.predictions.transform.weight", "cls.predictions.transform.bias",
-             "cls.predictions.layer_norm.weight", "cls.predictions.layer_norm.bias")
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ def basic_tokenizer(lower_case: bool = True):
 
 
 def split_words(text: str, tokenizer) -> List[str]:
-    """The words of ``text`` as BERT's basic tokenizer sees them (SPEC.md §7 step 1).
+    """The words of ``text`` as BERT's basic tokenizer sees them (step 1).
 
     Special-token strings in the text are split like any other ("[MASK]" -> ``[ mask ]``), so
     a sentence can never smuggle a special token into the masked LM's input.
@@ -79,9 +73,13 @@ def split_words(text: str, tokenizer) -> List[str]:
 
 
 def is_candidate(word: str) -> bool:
-    """A word may be replaced if it is alphabetic (ASCII letters, as in the paper's code) and
-    not one of NLTK's English stop words."""
-    return word.isascii() and word.isalpha() and not is_stop_word(word)
+    """A word may be replaced if it is alphabetic and not one of NLTK's English stop words.
+
+    "Alphabetic" is ``str.isalpha``: letters of any script, so the words of a cased or a
+    non-English vocabulary (``Müller``, ``naïve``, ``фильм``) are candidates too; the
+    paper's code tests ASCII letters only, which silently leaves such text unaugmented.
+    """
+    return word.isalpha() and not is_stop_word(word)
 
 
 def candidate_positions(words: Sequence[str]) -> List[int]:
@@ -173,7 +171,7 @@ class MaskedLM:
         return len(pieces) == 1 and pieces[0] != self.unk_id
 
     def query(self, words: Sequence[str], index: int) -> MaskedQuery:
-        """``[CLS] masked [SEP] original [SEP]`` for word ``index`` (SPEC.md §7 step 2).
+        """``[CLS] masked [SEP] original [SEP]`` for word ``index`` (step 2).
 
         A sentence too long for the model is cut to the same window of WordPieces on both
         sides, centred on the masked word, instead of crashing (Huawei issues #141/#149).
@@ -289,7 +287,7 @@ Candidates = Dict[int, List[str]]  # word position -> replacement words
 
 
 class CandidateFinder:
-    """Candidates for the candidate words of many sentences at once (SPEC.md §7 step 2)."""
+    """Candidates for the candidate words of many sentences at once (step 2)."""
 
     def __init__(self, neighbours: GloveNeighbours, top_k: int, batch_size: int,
                  masked_lm: Optional[MaskedLM] = None):
@@ -337,7 +335,7 @@ def _word_splitter(masked_lm: Optional[MaskedLM]):
 
 def sample_variants(words: Sequence[str], candidates: Candidates, n: int, p: float,
                     rng: np.random.Generator) -> List[List[str]]:
-    """Up to ``n`` new versions of ``words`` (SPEC.md §7 step 3).
+    """Up to ``n`` new versions of ``words`` (step 3).
 
     In each of ``n`` draws every candidate word is replaced with probability ``p`` by a
     uniformly chosen candidate; a draw equal to the original or to an earlier draw is dropped.
@@ -400,8 +398,9 @@ def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
                  settings: Settings) -> Iterable[str]:
     """Output lines for ``rows``: each original, then its new versions.
 
-    For a sentence pair, each column is varied with the other held at its original text
-    (SPEC.md §7), N draws per column; every other column (ids, label) is copied.
+    For a sentence pair, each column is varied with the other held at its original text, N
+    draws per column (docs/reference-defects.md#sentence-pair-augmentation-mutates-the-row);
+    every other column (ids, label) is copied.
     """
     columns = [row.text.split("\t") for row in rows]
     words = [[finder.words(cols[c]) for c in spec.text_columns] for cols in columns]
@@ -446,83 +445,19 @@ def write_augmented(path: str, header: Optional[str], rows: Sequence[Row], spec:
 
 # --- loading and the command ------------------------------------------------------------------
 
-def default_n(spec: TaskSpec) -> int:
-    """N for the task: ``augment_n`` of ``configs/glue.json`` (via :mod:`tinybert.hparams`),
-    else :data:`DEFAULT_N` when the table is missing or has no usable value."""
+def default_n(spec: TaskSpec, table: Optional[str] = None) -> int:
+    """N for the task: ``augment_n`` of the per-task table (``configs/glue.json``, read by
+    :mod:`tinybert.hparams`), the one place the paper's per-task values live."""
     from .hparams import task_hparams
 
+    value = task_hparams(spec.name, table).get("augment_n")
     try:
-        return int(task_hparams(spec.name, CONFIG_FILE)["augment_n"])
-    except UserError as err:
-        if os.path.exists(CONFIG_FILE):
-            print(f"warning: {err}; using N = {DEFAULT_N.get(spec.name, 20)}", file=sys.stderr)
-    except (KeyError, TypeError, ValueError):
-        pass
-    return DEFAULT_N.get(spec.name, 20)
-
-
-def load_masked_lm(name_or_path: str, flag: str = "--pretrained_bert_model") -> MaskedLM:
-    """BERT with its MLM head from a PaddleNLP name or a ``save_pretrained`` directory.
-
-    A checkpoint without ``cls.predictions`` weights (a classifier, an encoder-only export)
-    would predict with a random head, i.e. produce noise: it is refused.
-    """
-    from .models import check_source, load_tokenizer
-
-    check_source(name_or_path, "bert", flag)
-    model = _local_masked_lm(name_or_path, flag) if os.path.isdir(name_or_path) else _named_masked_lm(name_or_path, flag)
-    tokenizer = load_tokenizer("bert", name_or_path, flag)
-    require(len(tokenizer.vocab) <= model.config.vocab_size,
-            f"{flag} {name_or_path}: vocab.txt has {len(tokenizer.vocab)} tokens but the model only "
-            f"{model.config.vocab_size}; the tokenizer files do not belong to this model")
-    return MaskedLM(model, tokenizer)
-
-
-def _local_masked_lm(directory: str, flag: str):
-    from paddlenlp.transformers import BertConfig, BertForMaskedLM
-
-    from .models import WEIGHTS_FILE, load_matching
-
-    state = _read_weights(directory, flag)
-    missing = [key for key in HEAD_KEYS if key not in state]
-    if missing:
-        raise UserError(
-            f"{flag} {directory}: this checkpoint has no masked-LM head (no {missing[0]} weights: a "
-            f"classifier or an encoder-only export?); give a BERT pre-training checkpoint with its MLM "
-            f"head, e.g. bert-base-uncased, or --pretrained_bert_model none to use GloVe for every word")
-    model = BertForMaskedLM(BertConfig.from_pretrained(directory))
-    left_out = [k for k in load_matching(model, state) if k != "cls.predictions.decoder.weight"]
-    require(not left_out, f"{flag} {directory}: {WEIGHTS_FILE} does not fit a BERT masked LM "
-                          f"({len(left_out)} weights missing or of another shape, e.g. {left_out[:1]})")
-    return model
-
-
-def _read_weights(directory: str, flag: str) -> dict:
-    from .models import WEIGHTS_FILE, read_state_dict
-
-    pdparams = os.path.join(directory, WEIGHTS_FILE)
-    safetensors = os.path.join(directory, "model.safetensors")
-    if os.path.isfile(pdparams):
-        return read_state_dict(pdparams)
-    if os.path.isfile(safetensors):
-        from safetensors.numpy import load_file
-
-        try:
-            return load_file(safetensors)
-        except Exception as err:
-            raise UserError(f"{safetensors} is not readable ({type(err).__name__}); re-create the checkpoint") from None
-    raise UserError(f"{flag} {directory}: no {WEIGHTS_FILE} or model.safetensors in this directory")
-
-
-def _named_masked_lm(name: str, flag: str):
-    from paddlenlp.transformers import BertForMaskedLM
-
-    try:
-        return BertForMaskedLM.from_pretrained(name)
-    except Exception as err:
-        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise UserError(f"{flag} {name}: could not load the model ({detail}); offline? give a local "
-                        f"directory, or --pretrained_bert_model none for GloVe only") from None
+        n = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"the hyperparameter table has no usable augment_n for {spec.name} ({value!r}); "
+                        f"fix configs/glue.json or pass --N") from None
+    require(n >= 0, f"configs/glue.json: augment_n of {spec.name} is {n}; it must be 0 or more")
+    return n
 
 
 def check_settings(args) -> None:
@@ -547,8 +482,10 @@ def run(args, progress: bool = True) -> str:
     glove = load_glove(args.glove_embs, args.glove_vocab_limit, progress)
     masked_lm = None
     if str(args.pretrained_bert_model).lower() != NO_MODEL:
+        from .models import load_masked_lm
+
         select_device(args.device)
-        masked_lm = load_masked_lm(args.pretrained_bert_model)
+        masked_lm = MaskedLM(*load_masked_lm(args.pretrained_bert_model))
     finder = CandidateFinder(GloveNeighbours(glove, settings.top_k, settings.batch_size),
                              settings.top_k, settings.batch_size, masked_lm)
     directory = task_dir(args.glue_dir, spec)

@@ -1,4 +1,4 @@
-"""GLUE TSV files: locating them and reading them into examples (SPEC.md §1).
+"""GLUE TSV files: locating them and reading them into examples (docs/formats.md#glue-files).
 
 One reader serves ``train.tsv``, the dev files and ``train_aug.tsv`` (which has exactly the
 format of ``train.tsv``). GLUE text may contain quote characters, so rows are split on tabs

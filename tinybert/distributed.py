@@ -141,8 +141,3 @@ def check_batches(batches_per_epoch: int, world_size: int, examples: int, batch_
             f"{examples} training examples make {batches_per_epoch} batches of --batch_size {batch_size}, "
             f"fewer than the {world_size} processes: lower --batch_size or use fewer processes"
         )
-
-
-def unwrap(model):
-    """The layer inside a ``paddle.DataParallel`` wrapper (the layer itself otherwise)."""
-    return getattr(model, "_layers", model)

@@ -1,7 +1,7 @@
 """Featurization and batching: tokenizer pair encoding, dynamic padding, length buckets.
 
 Batches are padded to their own longest example, never to ``max_seq_length``: with the
-masked losses of SPEC.md §4 the result is the same and short batches cost far less.
+masked losses (docs/math.md#masked-losses) the result is the same and short batches cost far less.
 Batch order is a pure function of (seed, epoch), which is what makes resuming exact: a
 resumed run recomputes the epoch's order and skips the batches it already did.
 """

@@ -1,4 +1,4 @@
-"""GloVe vectors for the nearest-word half of data augmentation (SPEC.md §7).
+"""GloVe vectors for the nearest-word half of data augmentation (docs/math.md#data-augmentation).
 
 Words that BERT splits into several WordPieces cannot be predicted by one masked position,
 so their candidates are the K nearest GloVe words by cosine similarity among the first

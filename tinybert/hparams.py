@@ -1,12 +1,13 @@
 """The per-task hyperparameter table (``configs/glue.json``), read by scripts and sweeps.
 
-The table is data, not code (STYLE.md): ``{"defaults": {...}, "tasks": {"SST-2": {...}}}``.
-A task's settings are the defaults overridden by its own entry. Values are the paper's
-(SPEC.md §6): stage 1 ("inter") 20 epochs (10 for MNLI/QQP/QNLI, 50 for CoLA) at lr 5e-5,
-stage 2 ("pred") 3 epochs at 3e-5, batch 32, max length 64 for SST-2 and CoLA and 128
-otherwise; augmentation N from SPEC.md §7. STS-B and WNLI are not in the paper's table: they
-take the "otherwise" settings (128 / 20 / 3), like the other small sentence-pair sets MRPC
-and RTE; WNLI's N (20) is our choice.
+The table is data, not code: ``{"defaults": {...}, "tasks": {"SST-2": {...}}}``. A task's
+settings are the defaults overridden by its own entry. Values are the paper's (TinyBERT
+paper section 4.2; docs/math.md#paper-settings): stage 1 ("inter") 20 epochs (10 for
+MNLI/QQP/QNLI, 50 for CoLA) at lr 5e-5, stage 2 ("pred") 3 epochs at 3e-5, batch 32, max
+length 64 for SST-2 and CoLA and 128 otherwise; augmentation N from the paper's code. STS-B
+and WNLI are not in the paper's table: they take the "otherwise" settings (128 / 20 / 3),
+like the other small sentence-pair sets MRPC and RTE; WNLI's N (20) is our choice. This is
+the only place the per-task N lives: ``data_augmentation.py`` reads its default from here.
 
 Shell scripts read one value with::
 

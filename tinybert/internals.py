@@ -15,12 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List
 
-from .distributed import unwrap
-from .models import base_model as _base_model
-
-
-def base_model(model):
-    return _base_model(unwrap(model))
+from .models import base_model
 
 
 @dataclass

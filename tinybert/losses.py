@@ -1,4 +1,4 @@
-"""TinyBERT's loss terms as pure functions of tensors (SPEC.md §4).
+"""TinyBERT's loss terms as pure functions of tensors (docs/math.md#masked-losses).
 
 All intermediate terms are averaged over *real* tokens only (``mask`` is 1 for real tokens,
 0 for padding). Both reference implementations average over padded positions too, so their
@@ -30,7 +30,8 @@ def attention_mse(student, teacher, mask):
 
 
 def soft_cross_entropy(student_logits, teacher_logits, temperature: float = 1.0):
-    """``mean_b(-sum_c softmax(z_T/T)_c * log_softmax(z_S/T)_c)``, no T^2 factor (SPEC.md §4)."""
+    """``mean_b(-sum_c softmax(z_T/T)_c * log_softmax(z_S/T)_c)``, no T^2 factor
+    (docs/math.md#prediction-layer-loss)."""
     import paddle.nn.functional as F
 
     targets = F.softmax(teacher_logits / temperature, axis=-1)

@@ -1,4 +1,4 @@
-"""Which teacher layer each student layer learns (SPEC.md §3), as a printable value.
+"""Which teacher layer each student layer learns (docs/math.md#layer-map), as a printable value.
 
 Uniform mapping with k = N / M: student hidden state i learns teacher hidden state i*k
 (i = 0..M, 0 being the embedding output) and student attention layer j learns teacher

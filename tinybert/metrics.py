@@ -1,9 +1,10 @@
-"""GLUE metrics and the one number per task that picks the best checkpoint (SPEC.md §1).
+"""GLUE metrics and the one number per task that picks the best checkpoint
+(docs/math.md#selection-numbers).
 
 Computed with numpy/scipy from predictions and gold labels. Tests check them against
 ``paddlenlp.metrics`` (and scikit-learn) where those are right; our MCC differs on purpose:
 PaddleNLP's ``Mcc`` returns 0.0 whenever one cell of the confusion matrix is empty
-(ASSETS.md), which on small dev sets hides real correlation.
+(docs/reference-defects.md#paddlenlps-mcc-returns-0), which on small dev sets hides real correlation.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NLTK's English stop-word list, shipped as a constant (SPEC.md §7).
+"""NLTK's English stop-word list, shipped as a constant (docs/math.md#data-augmentation).
 
 Data augmentation never replaces a stop word. The list is NLTK's ``stopwords`` corpus for
 English (the 179 words of ``nltk.corpus.stopwords.words("english")``, the same list the

