@@ -97,6 +97,8 @@ CATALOGUE = [
     ("corrupt-checkpoint-file", lambda w: truncate("teacher/model_state.pdparams"), finetune(), ["model_state.pdparams", "corrupt"]),
     ("corrupt-resume-state", "corrupt-resume", finetune("--resume"), ["trainer_state.pkl", "corrupt"]),
     ("resume-without-checkpoint", None, finetune("--resume"), ["--resume", "does not exist"]),
+    ("resume-with-other-settings", "other-run", finetune("--resume", "--batch_size", "8", "--seed", "7"),
+     ["--resume", "--batch_size: 32 -> 8", "--seed: 42 -> 7", "--overwrite_output_dir"]),
     ("output-dir-of-another-run", "other-run", finetune("--learning_rate", "1e-4"), ["already holds", "--overwrite_output_dir"]),
     ("no-space-left-while-saving", "no-space", finetune(), ["no space left", "previous copy is intact"]),
 ]

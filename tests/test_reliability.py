@@ -106,7 +106,7 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_last_good_checkpoint(
                             capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: loss term 'loss' is") and "at step" in line
+    assert line.startswith("error: loss term 'loss' became") and "at step" in line
     failed_step = int(line.split("at step ")[1].split()[0])
     assert checkpoint_step(str(work / "nan" / "checkpoint-last")) == failed_step - 1
     import paddle

@@ -99,14 +99,11 @@ def save_training_state(directory: str, modules: dict, optimizer, state: dict) -
             pickle.dump(state, handle)
 
 
-def load_training_state(directory: str, modules: dict, optimizer, settings: dict) -> dict:
-    """Restore weights and optimizer from ``directory`` and return its ``state``.
+def read_training_state(directory: str, settings: dict) -> dict:
+    """The plain-data state of a checkpoint, refused (one line) if saved under other ``settings``.
 
-    Refuses (one line) a checkpoint saved with other ``settings`` than this run's: resuming
-    would silently reinterpret the saved position under the new flags.
+    Resuming under other settings would silently reinterpret the saved position.
     """
-    from .models import read_state_dict
-
     if not os.path.isdir(directory):
         raise UserError(f"--resume: no {directory}; this run has not saved a checkpoint yet (drop --resume)")
     try:
@@ -119,6 +116,14 @@ def load_training_state(directory: str, modules: dict, optimizer, settings: dict
     if changed:
         raise UserError(f"--resume: {directory} was saved with other settings ({'; '.join(changed)}); "
                         f"resume with the saved settings, or start over with --overwrite_output_dir")
+    return state
+
+
+def load_training_state(directory: str, modules: dict, optimizer, settings: dict) -> dict:
+    """Restore weights and optimizer from ``directory`` and return its plain-data state."""
+    from .models import read_state_dict
+
+    state = read_training_state(directory, settings)
     for name, module in modules.items():
         module.set_state_dict(read_state_dict(os.path.join(directory, f"{name}.pdparams")))
     optimizer.set_state_dict(read_state_dict(os.path.join(directory, "optimizer.pdopt")))

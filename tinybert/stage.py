@@ -22,6 +22,7 @@ from typing import Callable, Dict, Optional
 
 from .accelerate import resolve_amp
 from .batches import TaskBatches, fingerprint
+from .checkpoint import read_training_state
 from .distributed import Distribution
 from .reporter import ConsoleReporter, SilentReporter
 from .run_setup import check_output_dir, check_training_flags, claim_output_dir
@@ -78,6 +79,8 @@ def run_stage(args, stage: Stage, build: Callable[[Distribution], Job]) -> dict:
     run_info = {"device": device, "processes": dist.world_size, "global_batch_size": args.batch_size * dist.world_size,
                 "train_examples": len(job.features), "batches_per_epoch_per_process": batches.batches_per_epoch,
                 **job.describe, "version": package_version(), "git_commit": git_commit()}
+    if args.resume:  # refuse before anything on disk changes
+        read_training_state(os.path.join(args.output_dir, stage.checkpoint_name), settings)
     if dist.is_main:
         claim_output_dir(args, stage.name, stage.checkpoint_name, run_info)
         print(f"[{stage.name}] " + ", ".join(f"{k} {v}" for k, v in run_info.items() if k != "git_commit"), flush=True)

@@ -230,8 +230,9 @@ class Trainer:
         self._sums, self._summed_steps = {}, 0
         bad = [(n, v) for n, v in zip(names, means.tolist()) if not math.isfinite(v)]
         if bad:
+            when = f"at step {last}" if first == last else f"between steps {first} and {last}"
             raise NonFiniteLoss(
-                f"loss term '{bad[0][0]}' became {bad[0][1]} between steps {first} and {last} "
+                f"loss term '{bad[0][0]}' became {bad[0][1]} {when} "
                 f"({self.config.stage}); checkpoints on disk are from the last good step. "
                 f"Lower --learning_rate or check the data")
         return dict(zip(names, means.tolist()))
