@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 
 import task_distill  # noqa: E402
 from tinybert import distill  # noqa: E402
-from tinybert.batches import TaskBatches  # noqa: E402
 from tinybert.distributed import Distribution  # noqa: E402
 from tinybert.runtime import select_device, set_seed  # noqa: E402
 from tinybert.tasks import get_task  # noqa: E402
@@ -35,8 +34,7 @@ def main():
     dist = Distribution.start()
     set_seed(args.seed)
     job = distill.build_job(args, get_task("SST-2"), False, dist)
-    batches = TaskBatches(job.features, args.batch_size, args.seed, job.pad_token_id, bucket=False,
-                          rank=dist.rank, world_size=dist.world_size)
+    batches = job.data.batches  # --no_length_buckets: the first batches are consecutive examples
     model = dist.data_parallel(job.model)
     model.eval()  # no dropout: both runs see the same function
     batch = next(iter(batches.epoch(0)))

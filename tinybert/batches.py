@@ -58,3 +58,46 @@ def fingerprint(features: Features) -> str:
     for ids in features.input_ids:
         sha.update(np.asarray(ids, dtype=np.int64).tobytes())
     return sha.hexdigest()[:16]
+
+
+class CorpusBatches:
+    """This rank's batches of a streamed, packed text corpus (``tinybert.corpus``), resumable.
+
+    Tokenization and packing run ahead in a background worker (``mode``: a thread, or a
+    process), so the model does not wait for them. The position in the stream is saved in
+    the checkpoint (``state_dict``) and a resumed run restarts from it (``load_state_dict``)
+    after re-reading at most one shuffle window.
+    """
+
+    def __init__(self, corpus, mode: str = "thread"):
+        self.corpus = corpus
+        self.mode = mode
+        self._count = None
+        self._stream = None
+        self._resume_from = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """One tokenization pass over the corpus, done only when an epoch count needs it."""
+        if self._count is None:
+            self._count = self.corpus.count_batches(0)
+        return self._count
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Dict[str, np.ndarray]]:
+        from .corpus import BackgroundBatches, StreamPosition
+
+        position = StreamPosition(epoch)
+        if self._resume_from is not None and self._resume_from.epoch == epoch:
+            position = self._resume_from
+        self._resume_from = None
+        self._stream = BackgroundBatches(self.corpus, position, num_epochs=epoch + 1, mode=self.mode)
+        try:
+            yield from self._stream
+        finally:
+            self._stream.close()
+
+    def state_dict(self) -> dict:
+        return self.corpus.state_dict(self._stream.position if self._stream is not None else self._resume_from)
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_from = self.corpus.position_from_state(state)

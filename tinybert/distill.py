@@ -20,7 +20,7 @@ from .evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
 from .features import Features, collate, concat_features, eval_batches, load_task_data
 from .internals import forward_with_internals, hidden_size, num_heads, num_layers
 from .models import CheckpointInfo, load_model_and_keys, load_tokenizer
-from .stage import Job, Stage, run_stage
+from .stage import Job, Stage, run_stage, task_data
 from .student import DistillationStudent, freeze_unused, projection_mode, record_projection
 from .tasks import TaskSpec, get_task
 
@@ -201,7 +201,7 @@ def build_job(args, spec: TaskSpec, stage1: bool, dist) -> Job:
         evaluate = lambda: evaluate_task(models.student, spec, data.devs, args.eval_batch_size, pad)  # noqa: E731
     freeze_unused(student, "intermediate" if stage1 else "prediction")
     return Job(model=student, checkpointed={"student": models.student}, objective=objective,
-               features=data.train, train_file=data.train_path, pad_token_id=pad, evaluate=evaluate,
+               data=task_data(args, data.train, data.train_path, pad, dist), evaluate=evaluate,
                save_best=lambda path: save_pretrained_atomically(path, models.student, models.tokenizer),
                export_source=None if stage1 else args.model_type, describe=describe)
 

@@ -5,7 +5,7 @@ from .checkpoint import save_pretrained_atomically
 from .evaluate import evaluate_task, model_inputs, to_tensors
 from .features import load_task_data
 from .models import check_source, load_model, load_tokenizer
-from .stage import Job, Stage, run_stage
+from .stage import Job, Stage, run_stage, task_data
 from .student import DistillationStudent, freeze_unused
 from .tasks import get_task
 
@@ -39,8 +39,8 @@ def build_job(args, spec, dist) -> Job:
     pad = tokenizer.pad_token_id
     trained = DistillationStudent(model)  # logits only; a TinyBERT's stage-1 projections stay frozen
     freeze_unused(trained, FINETUNE.name)
-    return Job(model=trained, checkpointed={"model": model}, objective=supervised_loss(spec), features=data.train,
-               train_file=data.train_path, pad_token_id=pad,
+    return Job(model=trained, checkpointed={"model": model}, objective=supervised_loss(spec),
+               data=task_data(args, data.train, data.train_path, pad, dist),
                evaluate=lambda: evaluate_task(model, spec, data.devs, args.eval_batch_size, pad),
                save_best=lambda path: save_pretrained_atomically(path, model, tokenizer),
                export_source=args.model_type)

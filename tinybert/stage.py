@@ -40,16 +40,31 @@ class Stage:
 
 
 @dataclass
+class DataSource:
+    """A stage's training batches, what a resumed run must share about them, and what to print."""
+
+    batches: object  # has batches_per_epoch and epoch(epoch, start) (tinybert.batches)
+    settings: Dict  # compared on --resume (checkpoint.RESUME_SETTINGS)
+    describe: Dict = field(default_factory=dict)
+
+
+def task_data(args, features, train_file: str, pad_token_id: int, dist: Distribution) -> DataSource:
+    """The length-bucketed, sharded batches of a featurized GLUE training file."""
+    batches = TaskBatches(features, args.batch_size, args.seed, pad_token_id, bucket=args.bucket_by_length,
+                          rank=dist.rank, world_size=dist.world_size)
+    return DataSource(batches, {"train_file": os.path.abspath(train_file), "train_fingerprint": fingerprint(features)},
+                      {"train_examples": len(features), "batches_per_epoch_per_process": batches.batches_per_epoch})
+
+
+@dataclass
 class Job:
     """What a stage builds: the trained layer, its loss, its data and how it is judged and saved."""
 
     model: object  # the layer to train (wrapped for data parallelism by run_stage)
     checkpointed: Dict  # name -> layer saved in checkpoint-last* (unwrapped)
     objective: Callable  # (forward, batch) -> {term: tensor}, total under "loss"
-    features: object  # training Features
-    train_file: str
-    pad_token_id: int
-    evaluate: Callable  # () -> metrics with "score" (rank 0)
+    data: DataSource
+    evaluate: Optional[Callable]  # () -> metrics with "score" (rank 0); None: save the model at every save
     save_best: Callable  # (path) -> None
     export_source: Optional[str] = None  # model type for --export_dir, None = no export
     describe: Dict = field(default_factory=dict)  # extra effective settings to print and record
@@ -64,21 +79,17 @@ def run_stage(args, stage: Stage, build: Callable[[Distribution], Job]) -> dict:
     set_seed(args.seed)
 
     job = build(dist)
-    batches = TaskBatches(job.features, args.batch_size, args.seed, job.pad_token_id,
-                          bucket=args.bucket_by_length, rank=dist.rank, world_size=dist.world_size)
     model = dist.data_parallel(job.model)
     if dist.several:
         set_seed(args.seed + dist.rank)  # same initial weights everywhere, own dropout masks per rank
     settings = {"world_size": dist.world_size, "batch_size": args.batch_size, "seed": args.seed,
                 "max_seq_length": args.max_seq_length, "num_train_epochs": args.num_train_epochs,
-                "max_steps": args.max_steps, "bucket_by_length": args.bucket_by_length,
-                "train_file": os.path.abspath(job.train_file), "train_fingerprint": fingerprint(job.features)}
+                "max_steps": args.max_steps, "bucket_by_length": args.bucket_by_length, **job.data.settings}
     config = TrainConfig.from_args(args, stage=stage.name, checkpoint_name=stage.checkpoint_name,
                                    best_name=stage.best_name, higher_is_better=stage.higher_is_better,
                                    amp=resolve_amp(args.amp, device), settings=settings)
     run_info = {"device": device, "processes": dist.world_size, "global_batch_size": args.batch_size * dist.world_size,
-                "train_examples": len(job.features), "batches_per_epoch_per_process": batches.batches_per_epoch,
-                **job.describe, "version": package_version(), "git_commit": git_commit()}
+                **job.data.describe, **job.describe, "version": package_version(), "git_commit": git_commit()}
     if args.resume:  # refuse before anything on disk changes
         read_training_state(os.path.join(args.output_dir, stage.checkpoint_name), settings)
     if dist.is_main:
@@ -87,12 +98,13 @@ def run_stage(args, stage: Stage, build: Callable[[Distribution], Job]) -> dict:
     dist.barrier()
 
     reporter = ConsoleReporter(args.output_dir) if dist.is_main else SilentReporter()
-    trainer = Trainer(config, model, job.checkpointed, lambda batch: job.objective(model, batch), batches,
+    trainer = Trainer(config, model, job.checkpointed, lambda batch: job.objective(model, batch), job.data.batches,
                       job.evaluate, job.save_best, reporter, dist)
     progress = trainer.train()
     best_dir = os.path.join(args.output_dir, stage.best_name)
     if dist.is_main:
-        print(f"{stage.name}: best dev {stage.score_name} {progress.best:.5f}; model in {best_dir}", flush=True)
+        best = "" if progress.best is None else f"best dev {stage.score_name} {progress.best:.5f}; "
+        print(f"{stage.name}: {best}model in {best_dir}", flush=True)
         if getattr(args, "export_dir", None) and job.export_source:
             from .export import export_best
 

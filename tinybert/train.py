@@ -108,6 +108,7 @@ class Trainer:
         self.scaler = grad_scaler(config.amp)
         self._sums: Dict = {}  # loss terms summed on the device since the last logging step
         self._summed_steps = 0
+        self._waited, self._clock = 0.0, time.perf_counter()  # data wait and time since the last log
         self._signal = None
 
     # ----------------------------------------------------------------- set-up
@@ -175,7 +176,7 @@ class Trainer:
         return self.progress
 
     def run_epoch(self) -> None:
-        for batch in self.batches.epoch(self.progress.epoch, self.progress.position):
+        for batch in self._timed(self.batches.epoch(self.progress.epoch, self.progress.position)):
             terms = self.step(batch)
             self.optimize(terms["loss"])
             self.progress.position += 1
@@ -190,6 +191,17 @@ class Trainer:
                 return
         self.progress.epoch += 1
         self.progress.position = 0
+
+    def _timed(self, batches):
+        """``batches``, adding the time spent waiting for each one to ``self._waited``."""
+        batches = iter(batches)
+        while True:
+            began = time.perf_counter()
+            batch = next(batches, None)
+            self._waited += time.perf_counter() - began
+            if batch is None:
+                return
+            yield batch
 
     def step(self, batch) -> Dict:
         """The named loss terms of one batch (device tensors; nothing is read back here)."""
@@ -214,8 +226,20 @@ class Trainer:
         self._summed_steps += 1
         self.reporter.stepped()
         if self.progress.step % self.config.logging_steps == 0:
+            steps = self._summed_steps
+            values = self.mean_terms()
             self.reporter.training(self.progress.step, self.progress.epoch, self.total_steps,
-                                   self.optimizer.get_lr(), self.mean_terms())
+                                   self.optimizer.get_lr(), {**values, **self._speed(steps, values)})
+
+    def _speed(self, steps: int, values: Dict[str, float]) -> Dict[str, float]:
+        """Throughput since the last logging step, and the share of that time spent waiting for data."""
+        now = time.perf_counter()
+        elapsed, self._clock = max(now - self._clock, 1e-9), now
+        waited, self._waited = self._waited, 0.0
+        speed = {"steps_per_s": steps / elapsed, "data_wait": waited / elapsed}
+        if "tokens" in values:  # real tokens of this rank's batches, per step
+            speed["tokens_per_s"] = values["tokens"] * steps * self.dist.world_size / elapsed
+        return speed
 
     def mean_terms(self) -> Dict[str, float]:
         """Mean of every term since the last call (one host read); a NaN/inf stops the run."""
@@ -240,7 +264,10 @@ class Trainer:
     # ------------------------------------------------------ evaluation, saving
     def evaluate_and_save(self) -> Optional[dict]:
         self.mean_terms()  # never evaluate or save weights that a NaN has reached
-        if not self.dist.is_main or self.evaluate is None:  # rank 0 evaluates and saves for everyone
+        if not self.dist.is_main:  # rank 0 evaluates and saves for everyone
+            return None
+        if self.evaluate is None:  # nothing to select on (general distillation): keep the latest
+            self.save_best(os.path.join(self.config.output_dir, self.config.best_name))
             return None
         self.model.eval()
         results = self.evaluate()
@@ -261,10 +288,11 @@ class Trainer:
         import paddle
 
         self.mean_terms()
-        rng_states = self.dist.gather(paddle.get_rng_state())
+        stream = self.batches.state_dict() if hasattr(self.batches, "state_dict") else None
+        rng_states, streams = zip(*self.dist.gather((paddle.get_rng_state(), stream)))
         if self.dist.is_main:
             state = {"progress": asdict(self.progress), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_states, "settings": self.config.settings,
+                     "rng": list(rng_states), "batches": list(streams), "settings": self.config.settings,
                      "scaler": self.scaler.state_dict() if self.scaler is not None else None}
             save_training_state(self.checkpoint_dir, self.checkpointed, self.optimizer, state)
         self.dist.barrier()
@@ -275,6 +303,8 @@ class Trainer:
         state = load_training_state(self.checkpoint_dir, self.checkpointed, self.optimizer, self.config.settings)
         self.scheduler.set_state_dict(state["scheduler"])
         paddle.set_rng_state(state["rng"][self.dist.rank])
+        if hasattr(self.batches, "load_state_dict"):  # a streamed corpus: where this rank was in it
+            self.batches.load_state_dict(state["batches"][self.dist.rank])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.progress = Progress(**state["progress"])

@@ -1,0 +1,54 @@
+"""TinyBERT general distillation: a small student of any shape learns a BERT teacher on plain text.
+
+    python general_distill.py --teacher_model_type bert --teacher_path bert-base-uncased \
+        --student_num_layers 4 --student_hidden_size 312 --student_intermediate_size 1200 \
+        --corpus ./corpus/ --max_seq_length 128 --batch_size 32 --learning_rate 1e-4 \
+        --num_train_epochs 3 --save_steps 1000 --output_dir ./general --device gpu
+
+The corpus is one or more text files or directories (``.gz`` too): one sentence or paragraph
+per line, a blank line between documents. The student lands in <output_dir>/general_model/,
+ready for task_distill.py --student_model_name_or_path.
+"""
+import argparse
+
+from tinybert.runtime import prepare_process
+
+prepare_process()
+
+from tinybert.cli import add_training_flags  # noqa: E402
+from tinybert.errors import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher_model_type", default="bert")
+    parser.add_argument("--teacher_path", required=True,
+                        help="any BERT encoder: PaddleNLP name or directory (no classifier or MLM head needed)")
+    parser.add_argument("--student_model_name_or_path", default=None,
+                        help="start from this TinyBERT checkpoint instead of a fresh student of the shape below")
+    parser.add_argument("--student_num_layers", type=int, default=None, help="default 4 (TinyBERT4)")
+    parser.add_argument("--student_hidden_size", type=int, default=None, help="default 312")
+    parser.add_argument("--student_intermediate_size", type=int, default=None, help="default 1200")
+    parser.add_argument("--student_num_heads", type=int, default=None, help="default and required: the teacher's")
+    parser.add_argument("--corpus", nargs="+", required=True,
+                        help="text files or directories (.gz accepted): one sentence per line, blank line between documents")
+    parser.add_argument("--max_seq_length", type=int, default=128, help="sequences are packed up to this many tokens")
+    parser.add_argument("--layer_map", default=None,
+                        help="teacher layer (1-based) for each student layer, e.g. 3,6,9,12 (default: uniform)")
+    parser.add_argument("--hidden_weight", type=float, default=1.0, help="weight of the hidden-state terms")
+    parser.add_argument("--attention_weight", type=float, default=1.0, help="weight of the attention terms")
+    parser.add_argument("--data_worker", choices=["thread", "process"], default="thread",
+                        help="where the corpus is tokenized ahead of the model (default: a thread)")
+    add_training_flags(parser, learning_rate=1e-4, epochs=3)
+    return parser.parse_args(argv)
+
+
+@run_cli
+def main(argv=None):
+    from tinybert.general import run
+
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
