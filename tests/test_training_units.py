@@ -129,3 +129,27 @@ def test_world_is_one_process_unless_launched(monkeypatch):
     monkeypatch.setenv("PADDLE_TRAINERS_NUM", "4")
     monkeypatch.setenv("PADDLE_TRAINER_ID", "3")
     assert launched_world() == (3, 4)
+
+
+def test_the_meter_reads_the_mean_of_each_term_once_and_names_a_nan_with_its_steps():
+    from tinybert.train import NonFiniteLoss, TermMeter
+
+    meter = TermMeter("intermediate")
+    for loss, hidden in ((1.0, 0.5), (3.0, 1.5)):
+        meter.add({"loss": paddle.to_tensor(loss), "hidden": paddle.to_tensor(hidden)})
+    values = meter.read(step=2, with_speed=True)
+    assert values["loss"] == pytest.approx(2.0) and values["hidden"] == pytest.approx(1.0)
+    assert values["steps_per_s"] > 0 and 0 <= values["data_wait"] <= 1
+    assert meter.read(step=2) == {}  # read once: the sums start over
+    for loss in (1.0, float("nan"), 2.0):
+        meter.add({"loss": paddle.to_tensor(loss)})
+    with pytest.raises(NonFiniteLoss, match="'loss' became nan between steps 3 and 5"):
+        meter.read(step=5)
+
+
+def test_the_learning_rate_rises_over_the_warmup_then_falls_to_zero():
+    from tinybert.optim import warmup_then_decay
+
+    factor = warmup_then_decay(4, 20)
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor(4) == 1.0 and factor(12) == pytest.approx(0.5) and factor(20) == 0.0

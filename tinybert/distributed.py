@@ -111,6 +111,16 @@ class Distribution:
         dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self._group)
         return bool(value.numpy()[0])
 
+    def conclude(self, layer, best):
+        """End of a run: rank 0's ``best`` everywhere, weights checked equal, nobody leaves early."""
+        best = self.broadcast(best)
+        if self.several:
+            digest = self.check_same_parameters(layer)  # every rank says it, in its own log
+            print(f"rank {self.rank}: parameters identical on all {self.world_size} processes (digest {digest})",
+                  flush=True)
+        self.barrier()  # no rank exits before rank 0 has written everything
+        return best
+
     def check_same_parameters(self, layer) -> str:
         """Digest of ``layer``'s trainable parameters, the same on every rank or an error."""
         digest = parameter_digest(layer)

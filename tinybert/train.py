@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional
 
 from .accelerate import autocast, grad_scaler
 from .checkpoint import load_training_state, save_training_state
+from .optim import build_optimizer
 from .distributed import Distribution
 from .errors import UserError
 from .reporter import SilentReporter
@@ -104,42 +105,18 @@ class Trainer:
         self.dist = distribution or Distribution()
         self.progress = Progress()
         self.total_steps = self._total_steps()
-        self.optimizer, self.scheduler = self._build_optimizer()
+        self.optimizer, self.scheduler = build_optimizer(model, config.learning_rate, self.total_steps,
+                                                         config.warmup_proportion, config.weight_decay,
+                                                         config.max_grad_norm)
         self.scaler = grad_scaler(config.amp)
-        self._sums: Dict = {}  # loss terms summed on the device since the last logging step
-        self._summed_steps = 0
-        self._waited, self._clock = 0.0, time.perf_counter()  # data wait and time since the last log
-        self._signal = None
+        self.meter = TermMeter(config.stage, self.dist.world_size)
+        self.stop = StopSignal()
 
     # ----------------------------------------------------------------- set-up
     def _total_steps(self) -> int:
         if self.config.max_steps and self.config.max_steps > 0:
             return int(self.config.max_steps)
         return max(1, int(math.ceil(self.config.num_train_epochs * self.batches.batches_per_epoch)))
-
-    def _build_optimizer(self):
-        import paddle
-
-        warmup = int(self.config.warmup_proportion * self.total_steps)
-        total = self.total_steps
-
-        def linear_warmup_then_decay(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / max(1, warmup)
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        scheduler = paddle.optimizer.lr.LambdaDecay(self.config.learning_rate, linear_warmup_then_decay)
-        trainable = [(n, p) for n, p in self.model.named_parameters() if not p.stop_gradient]
-        no_decay = {p.name for n, p in trainable if "bias" in n or "norm" in n.lower()}
-        clip = paddle.nn.ClipGradByGlobalNorm(self.config.max_grad_norm) if self.config.max_grad_norm > 0 else None
-        optimizer = paddle.optimizer.AdamW(
-            learning_rate=scheduler,
-            parameters=[p for _, p in trainable],
-            weight_decay=self.config.weight_decay,
-            apply_decay_param_fun=lambda name: name not in no_decay,
-            grad_clip=clip,
-        )
-        return optimizer, scheduler
 
     @property
     def checkpoint_dir(self) -> str:
@@ -149,7 +126,7 @@ class Trainer:
     def train(self) -> Progress:
         if self.config.resume:
             self.load_checkpoint()
-        self._install_signal_handlers()
+        self.stop.install()
         self.reporter.start(self.config.stage, self.total_steps, self.progress.step)
         try:
             self.model.train()
@@ -158,12 +135,7 @@ class Trainer:
             if self.progress.step % self.config.save_steps:  # the last step was not evaluated yet
                 self.evaluate_and_save()
             self.save_checkpoint()
-            self.progress.best = self.dist.broadcast(self.progress.best)
-            if self.dist.several:
-                digest = self.dist.check_same_parameters(self.model)  # every rank says it, in its own log
-                print(f"rank {self.dist.rank}: parameters identical on all {self.dist.world_size} processes "
-                      f"(digest {digest})", flush=True)
-            self.dist.barrier()  # nobody leaves before rank 0 has written everything
+            self.progress.best = self.dist.conclude(self.model, self.progress.best)
         except Interrupted as stop:
             self.save_checkpoint()
             name = signal.Signals(stop.signum).name
@@ -171,12 +143,12 @@ class Trainer:
                   f"Run the same command with --resume to continue.", file=sys.stderr)
             sys.exit(128 + stop.signum)
         finally:
-            self._restore_signal_handlers()
+            self.stop.restore()
             self.reporter.close()
         return self.progress
 
     def run_epoch(self) -> None:
-        for batch in self._timed(self.batches.epoch(self.progress.epoch, self.progress.position)):
+        for batch in self.meter.timed(self.batches.epoch(self.progress.epoch, self.progress.position)):
             terms = self.step(batch)
             self.optimize(terms["loss"])
             self.progress.position += 1
@@ -185,23 +157,12 @@ class Trainer:
             if self.progress.step % self.config.save_steps == 0:
                 self.evaluate_and_save()
                 self.save_checkpoint()
-            if self.dist.any(self._signal is not None):  # all ranks stop after the same step
-                raise Interrupted(self._signal or signal.SIGTERM)
+            if self.dist.any(self.stop.signum is not None):  # all ranks stop after the same step
+                raise Interrupted(self.stop.signum or signal.SIGTERM)
             if self.progress.step >= self.total_steps:
                 return
         self.progress.epoch += 1
         self.progress.position = 0
-
-    def _timed(self, batches):
-        """``batches``, adding the time spent waiting for each one to ``self._waited``."""
-        batches = iter(batches)
-        while True:
-            began = time.perf_counter()
-            batch = next(batches, None)
-            self._waited += time.perf_counter() - began
-            if batch is None:
-                return
-            yield batch
 
     def step(self, batch) -> Dict:
         """The named loss terms of one batch (device tensors; nothing is read back here)."""
@@ -220,50 +181,15 @@ class Trainer:
         self.optimizer.clear_grad()
 
     def log(self, terms: Dict) -> None:
-        for name, value in terms.items():
-            value = value.detach()
-            self._sums[name] = self._sums[name] + value if name in self._sums else value
-        self._summed_steps += 1
+        self.meter.add(terms)
         self.reporter.stepped()
         if self.progress.step % self.config.logging_steps == 0:
-            steps = self._summed_steps
-            values = self.mean_terms()
             self.reporter.training(self.progress.step, self.progress.epoch, self.total_steps,
-                                   self.optimizer.get_lr(), {**values, **self._speed(steps, values)})
-
-    def _speed(self, steps: int, values: Dict[str, float]) -> Dict[str, float]:
-        """Throughput since the last logging step, and the share of that time spent waiting for data."""
-        now = time.perf_counter()
-        elapsed, self._clock = max(now - self._clock, 1e-9), now
-        waited, self._waited = self._waited, 0.0
-        speed = {"steps_per_s": steps / elapsed, "data_wait": waited / elapsed}
-        if "tokens" in values:  # real tokens of this rank's batches, per step
-            speed["tokens_per_s"] = values["tokens"] * steps * self.dist.world_size / elapsed
-        return speed
-
-    def mean_terms(self) -> Dict[str, float]:
-        """Mean of every term since the last call (one host read); a NaN/inf stops the run."""
-        import paddle
-
-        if not self._sums:
-            return {}
-        names = list(self._sums)
-        means = paddle.stack([self._sums[n].astype("float32").reshape([]) for n in names]).numpy()
-        means = means / self._summed_steps
-        first, last = self.progress.step - self._summed_steps + 1, self.progress.step
-        self._sums, self._summed_steps = {}, 0
-        bad = [(n, v) for n, v in zip(names, means.tolist()) if not math.isfinite(v)]
-        if bad:
-            when = f"at step {last}" if first == last else f"between steps {first} and {last}"
-            raise NonFiniteLoss(
-                f"loss term '{bad[0][0]}' became {bad[0][1]} {when} "
-                f"({self.config.stage}); checkpoints on disk are from the last good step. "
-                f"Lower --learning_rate or check the data")
-        return dict(zip(names, means.tolist()))
+                                   self.optimizer.get_lr(), self.meter.read(self.progress.step, with_speed=True))
 
     # ------------------------------------------------------ evaluation, saving
     def evaluate_and_save(self) -> Optional[dict]:
-        self.mean_terms()  # never evaluate or save weights that a NaN has reached
+        self.meter.read(self.progress.step)  # never evaluate or save weights that a NaN has reached
         if not self.dist.is_main:  # rank 0 evaluates and saves for everyone
             return None
         if self.evaluate is None:  # nothing to select on (general distillation): keep the latest
@@ -287,7 +213,7 @@ class Trainer:
         """Every rank hands its RNG state to rank 0, which writes the checkpoint."""
         import paddle
 
-        self.mean_terms()
+        self.meter.read(self.progress.step)
         stream = self.batches.state_dict() if hasattr(self.batches, "state_dict") else None
         rng_states, streams = zip(*self.dist.gather((paddle.get_rng_state(), stream)))
         if self.dist.is_main:
@@ -312,16 +238,90 @@ class Trainer:
             print(f"resumed {self.config.stage} from {self.checkpoint_dir} at step {self.progress.step} "
                   f"(epoch {self.progress.epoch}, batch {self.progress.position})", flush=True)
 
-    # ---------------------------------------------------------------- signals
-    def _install_signal_handlers(self) -> None:
+
+class TermMeter:
+    """Loss terms summed on the device between logging steps, read back once (one host sync).
+
+    Reading also checks them: a NaN/inf term raises :class:`NonFiniteLoss` naming the term and
+    the steps it covers. With ``with_speed`` it adds the throughput since the last read and the
+    share of that time the loop waited for data (measured by :meth:`timed`).
+    """
+
+    def __init__(self, stage: str, world_size: int = 1):
+        self.stage, self.world_size = stage, world_size
+        self.sums: Dict = {}
+        self.steps = 0  # steps summed in ``sums``
+        self.timed_steps, self.waited, self.clock = 0, 0.0, time.perf_counter()  # since the last speed
+
+    def add(self, terms: Dict) -> None:
+        for name, value in terms.items():
+            value = value.detach()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.steps += 1
+        self.timed_steps += 1
+
+    def timed(self, batches):
+        """``batches``, adding the time spent waiting for each one to ``waited``."""
+        batches = iter(batches)
+        while True:
+            began = time.perf_counter()
+            batch = next(batches, None)
+            self.waited += time.perf_counter() - began
+            if batch is None:
+                return
+            yield batch
+
+    def read(self, step: int, with_speed: bool = False) -> Dict[str, float]:
+        import paddle
+
+        values: Dict[str, float] = {}
+        if self.sums:
+            names = list(self.sums)
+            means = paddle.stack([self.sums[n].astype("float32").reshape([]) for n in names]).numpy() / self.steps
+            values = dict(zip(names, means.tolist()))
+            bad = [(n, v) for n, v in values.items() if not math.isfinite(v)]
+            if bad:
+                first = step - self.steps + 1
+                when = f"at step {step}" if first == step else f"between steps {first} and {step}"
+                raise NonFiniteLoss(f"loss term '{bad[0][0]}' became {bad[0][1]} {when} ({self.stage}); checkpoints "
+                                    f"on disk are from the last good step. Lower --learning_rate or check the data")
+        if with_speed:
+            values.update(self._speed(values))
+        self.sums, self.steps = {}, 0
+        return values
+
+    def _speed(self, values: Dict[str, float]) -> Dict[str, float]:
+        now = time.perf_counter()
+        elapsed, self.clock = max(now - self.clock, 1e-9), now
+        waited, self.waited = self.waited, 0.0
+        steps, self.timed_steps = self.timed_steps, 0
+        speed = {"steps_per_s": steps / elapsed, "data_wait": waited / elapsed}
+        if "tokens" in values:  # real tokens of this rank's batches, per step
+            speed["tokens_per_s"] = values["tokens"] * steps * self.world_size / elapsed
+        return speed
+
+
+class StopSignal:
+    """Remembers a SIGINT/SIGTERM so the loop can stop after the current step.
+
+    The launcher repeats SIGTERM while it waits for its workers: repeats are ignored, so the
+    checkpoint gets written. A second Ctrl-C stops at once.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def install(self) -> None:
         def remember(signum, _frame):
-            if self._signal is not None:
-                if signum == signal.SIGINT == self._signal:  # Ctrl-C twice: stop now
+            if self.signum is not None:
+                if signum == signal.SIGINT == self.signum:
                     raise KeyboardInterrupt
-                return  # the launcher repeats SIGTERM while it waits: keep saving
-            self._signal = signum
+                return
+            self.signum = signum
         self._previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)}
 
-    def _restore_signal_handlers(self) -> None:
-        for signum, handler in getattr(self, "_previous", {}).items():
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        self._previous = {}
