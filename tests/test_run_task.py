@@ -195,4 +195,8 @@ def test_nproc_runs_every_training_stage_under_the_launcher(tmp_path):
         logs = tmp_path / "out" / "SST-2" / stage / "launch_logs"
         for rank in (0, 1):
             assert "parameters identical on all 2 processes" in (logs / f"workerlog.{rank}").read_text()
-    assert read_json(tmp_path / "out" / "SST-2" / "pred" / "run_prediction.json")["run"]["global_batch_size"] == 16
+    run = read_json(tmp_path / "out" / "SST-2" / "pred" / "run_prediction.json")["run"]
+    assert run["global_batch_size"] == 16 and run["processes"] == 2
+    import tinybert
+
+    assert run["version"] == tinybert.__version__ and "device" in run

@@ -153,3 +153,23 @@ def test_the_learning_rate_rises_over_the_warmup_then_falls_to_zero():
     factor = warmup_then_decay(4, 20)
     assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert factor(4) == 1.0 and factor(12) == pytest.approx(0.5) and factor(20) == 0.0
+
+
+@pytest.mark.parametrize("compiled,count,reason", [(False, 0, "has no CUDA"), (True, 0, "sees no GPU")])
+def test_gpu_requested_without_a_usable_gpu_falls_back_to_the_cpu_with_one_warning(monkeypatch, capsys, compiled,
+                                                                                   count, reason):
+    from tinybert.runtime import select_device
+
+    monkeypatch.setattr(paddle.device, "is_compiled_with_cuda", lambda: compiled)
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: count)
+    assert select_device("gpu") == "cpu"
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(err) == 1 and reason in err[0] and "using the CPU" in err[0]
+    assert paddle.get_device() == "cpu"
+
+
+def test_an_unknown_device_is_a_user_error():
+    from tinybert.runtime import select_device
+
+    with pytest.raises(UserError, match="--device tpu"):
+        select_device("tpu")
