@@ -13,8 +13,8 @@ in a background worker, never held in memory, and resumable at the exact batch.
 from __future__ import annotations
 
 from . import mapping
-from .checkpoint import save_pretrained_atomically
 from .batches import CorpusBatches
+from .checkpoint import save_pretrained_atomically
 from .corpus import PackedCorpus
 from .distill import check_attention_compatible, intermediate_objective
 from .errors import UserError, require
