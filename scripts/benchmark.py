@@ -8,13 +8,14 @@ randomly initialised models:
   masked losses, cached teacher logits in stage 2), and with a reference-style loop as in
   PaddleNLP's ``task_distill.py`` (every batch padded to ``max_seq_length``, unmasked losses,
   a teacher forward every step, random batches), and the ratios;
-- student vs teacher inference latency (batch 1 and 32) and parameter counts, dygraph and
-  exported (``paddle.jit.save``) models;
+- TinyBERT4 (4L/312) against BERT-base (12L/768) inference in every runtime and precision
+  (Paddle dygraph, Paddle Inference, ONNX Runtime float32 and INT8), batch 1 and 32, timed by
+  the project's one latency function (``tinybert.latency.measure``), with the issue-11 targets;
 - the FLOP/s a stage-1 training step achieves against this machine's float32 matmul peak;
 - the CPU settings of ``tinybert.runtime`` (threads, MKL code path on AMD) before/after, each
   in a fresh subprocess since MKL reads them when it loads.
 
-    python scripts/benchmark.py [--quick] > benchmark.json
+    python scripts/benchmark.py [--quick] [--inference_only] > benchmark.json
 """
 from __future__ import annotations
 
@@ -89,51 +90,106 @@ def encoder_flops(shape: dict, tokens: int, attention_pairs: int) -> float:
 
 # ------------------------------------------------------------------ our loop
 def our_throughput(stage: str, teacher, student_seed: int, features, args) -> dict:
+    """The product's loop (tinybert.train.Trainer, silent reporter) on the product's objectives."""
     from tinybert import distill, mapping
-    from tinybert.evaluate import predict_logits, to_tensors
+    from tinybert.batches import TaskBatches
+    from tinybert.evaluate import predict_logits
     from tinybert.finetune import supervised_loss
+    from tinybert.student import PER_LAYER, DistillationStudent, freeze_unused
     from tinybert.tasks import get_task
     from tinybert.train import Trainer, TrainConfig
 
     spec = get_task("SST-2")
+    # stage 2 runs its paper length (3 epochs) so the once-per-run teacher pass is counted as it
+    # is spent in a real run; the reference loop's cost per epoch is constant.
+    epochs = 3 if stage == "prediction" else 1
     with tempfile.TemporaryDirectory() as output:
-        config = TrainConfig(output_dir=output, batch_size=args.batch_size, num_train_epochs=3, save_steps=10**9,
-                             logging_steps=10**9, learning_rate=1e-5, stage=stage)
+        config = TrainConfig(output_dir=output, num_train_epochs=epochs, save_steps=10**9, logging_steps=10**9,
+                             learning_rate=1e-5, stage=stage)
         start = time.perf_counter()
         if stage == "finetune":
-            model = build("bert", TEACHER, student_seed)
+            model = DistillationStudent(build("bert", TEACHER, student_seed))
             objective = supervised_loss(spec)
-            trainer = Trainer(config, {"model": model}, lambda b: objective(model, to_tensors(b)), None, None,
-                              features, 0)
         else:
-            model = build("tinybert", STUDENT, student_seed, fit_size=TEACHER["hidden_size"])
+            student = build("tinybert", STUDENT, student_seed, fit_size=TEACHER["hidden_size"])
             if stage == "intermediate":
-                project = distill.Projector(model, distill.PER_LAYER)
-                objective = distill.intermediate_objective(model, teacher, mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"]), project, (1.0, 1.0))
+                model = DistillationStudent(student, PER_LAYER)
+                layer_map = mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"])
+                objective = distill.intermediate_objective(teacher, layer_map, (1.0, 1.0))
             else:
+                model = DistillationStudent(student)
                 logits = predict_logits(teacher, features, 64, 0)  # the once-per-run teacher pass, timed
-                objective = distill.prediction_objective(model, logits, spec, 1.0)
-            trainer = Trainer(config, {"student": model}, objective, None, None, features, 0)
+                objective = distill.prediction_objective(logits, spec, 1.0)
+        freeze_unused(model, stage)
+        batches = TaskBatches(features, args.batch_size, seed=0, pad_token_id=0)
+        trainer = Trainer(config, model, {}, lambda batch: objective(model, batch), batches)
         setup = time.perf_counter() - start
-        # stage 2 runs its paper length (3 epochs) so the once-per-run teacher pass is counted
-        # as it is spent in a real run; the reference loop's cost per epoch is constant.
-        epochs = 3 if stage == "prediction" else 1
+        model.train()
         for _ in range(epochs):
-            trainer.run_epoch(_NoBar())
+            trainer.run_epoch()
         elapsed = time.perf_counter() - start
     return {"examples_per_s": epochs * len(features) / elapsed, "seconds": elapsed, "epochs": epochs,
             "setup_seconds": setup}
 
 
-class _NoBar:
-    def update(self, *_):
-        pass
+def general_throughput(args) -> dict:
+    """General distillation (teacher 12L/384, student 4L/312) on a generated corpus, through the
+    product's streamed corpus and loop: tokens/s and the share of time the loop waited for data."""
+    from paddlenlp.transformers import BertTokenizer
 
-    def set_postfix(self, *_, **__):
-        pass
+    from tinybert import distill, mapping
+    from tinybert.batches import CorpusBatches
+    from tinybert.corpus import PackedCorpus
+    from tinybert.reporter import SilentReporter
+    from tinybert.student import PER_LAYER, DistillationStudent, freeze_unused
+    from tinybert.train import Trainer, TrainConfig
 
-    def write(self, *_):
-        pass
+    class Capture(SilentReporter):
+        windows: list = []
+
+        def training(self, step, epoch, total, lr, values):
+            self.windows.append(values)
+
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(VOCAB - 5)]  # the models' vocabulary size
+    window, windows = (2, 2) if args.quick else (4, 6)  # steps per measurement window; the first is warm-up
+    with tempfile.TemporaryDirectory() as work:
+        with open(os.path.join(work, "vocab.txt"), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
+        tokenizer = BertTokenizer(os.path.join(work, "vocab.txt"))
+        with open(os.path.join(work, "corpus.txt"), "w", encoding="utf-8") as handle:
+            for _ in range(200 if args.quick else 3000):  # documents of 1-8 sentences of 5-30 words
+                for _ in range(rng.integers(1, 9)):
+                    handle.write(" ".join(rng.choice(words[:5000], size=rng.integers(5, 31))) + "\n")
+                handle.write("\n")
+        teacher = build("bert", TEACHER, 1)
+        student = build("tinybert", STUDENT, 2, fit_size=TEACHER["hidden_size"])
+        model = DistillationStudent(student, PER_LAYER)
+        freeze_unused(model, "intermediate")
+        layer_map = mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"])
+        loss = distill.intermediate_objective(teacher, layer_map, (1.0, 1.0))
+        corpus = PackedCorpus([os.path.join(work, "corpus.txt")], tokenizer, max_seq_length=128,
+                              batch_size=args.batch_size, seed=0)
+
+        def objective(batch):
+            import paddle
+
+            return {**loss(model, batch), "tokens": paddle.to_tensor(float(batch["attention_mask"].sum()))}
+
+        reporter = Capture()
+        config = TrainConfig(output_dir=work, max_steps=window * (windows + 1), logging_steps=window,
+                             save_steps=10**9, learning_rate=1e-5, stage="general")
+        trainer = Trainer(config, model, {}, objective, CorpusBatches(corpus), reporter=reporter)
+        model.train()
+        while trainer.progress.step < trainer.total_steps:
+            trainer.run_epoch()
+        timed = reporter.windows[1:]  # the first window includes the producer's start-up
+    values = {k: float(np.mean([w[k] for w in timed])) for k in ("tokens_per_s", "data_wait")}
+    steps = window * len(timed)
+    return {"teacher": shape_name(TEACHER), "student": shape_name(STUDENT), "max_seq_length": 128,
+            "batch_size": args.batch_size, "steps_timed": steps, "tokens_per_s": values["tokens_per_s"],
+            "data_wait_share": values["data_wait"], "target_data_wait_share": 0.05,
+            "data_wait_target_met": values["data_wait"] < 0.05}
 
 
 # -------------------------------------------------------- reference-style loop
@@ -154,7 +210,7 @@ def reference_throughput(stage: str, teacher, student_seed: int, features, args)
     layer_map = mapping.uniform(TEACHER["num_hidden_layers"], STUDENT["num_hidden_layers"])
     order = np.random.default_rng(0).permutation(len(features))
     model.train()
-    teacher.train()  # the references leave the teacher in train mode (SPEC.md §2)
+    teacher.train()  # the references leave the teacher in train mode (docs/reference-defects.md#teacher-left-in-training-mode §2)
     for first in range(0, len(order), args.batch_size):
         tensors = to_tensors(collate(features, order[first:first + args.batch_size], 0, pad_to=args.max_seq_length))
         inputs = model_inputs(tensors)
@@ -184,28 +240,84 @@ def reference_throughput(stage: str, teacher, student_seed: int, features, args)
 
 
 # ----------------------------------------------------------------- inference
+RUNTIMES = (("dygraph", None, None), ("paddle_inference", "paddle", "float32"),
+            ("onnxruntime_fp32", "onnx", "float32"), ("onnxruntime_int8", "onnx", "int8"))
+
+
+def latency_features(args):
+    """Real dev sentences tokenized with BERT's vocabulary when the demo's files are present,
+    else synthetic token ids with SST-2-like lengths (random weights: only lengths matter)."""
+    dev = os.path.join(ROOT, "demo_output", "glue", "SST-2", "dev.tsv")
+    vocab = os.path.join(ROOT, "assets", "minilm", "vocab.txt")
+    if not args.quick and os.path.isfile(dev) and os.path.isfile(vocab):
+        from paddlenlp.transformers import BertTokenizer
+
+        from tinybert.latency import features_from_texts
+
+        with open(dev, encoding="utf-8") as handle:
+            sentences = [line.split("\t")[0] for line in handle.read().splitlines()[1:] if line.strip()]
+        tokenizer = BertTokenizer(vocab, do_lower_case=True)
+        return features_from_texts(tokenizer, sentences[:args.latency_sentences], args.max_seq_length), \
+            f"Rotten Tomatoes dev sentences ({dev}), bert-base-uncased WordPieces"
+    return synthetic_features(args.latency_sentences, args.max_seq_length, seed=11), "synthetic SST-2-like lengths"
+
+
+def exported_runner(model, directory: str, fmt: str, precision: str, max_seq_length: int):
+    """Write ``model`` as export_model.py does (no dev check: random weights) and load its runtime."""
+    from tinybert import deploy
+    from tinybert.inference import BACKENDS
+
+    os.makedirs(directory, exist_ok=True)
+    if fmt == "paddle":
+        files = deploy.write_paddle(model, directory)
+    else:
+        deploy.write_onnx(model, directory, precision == "int8")
+        files = ["model.onnx"]
+    manifest = {"format": fmt, "precision": precision, "max_seq_length": max_seq_length, "model_files": files,
+                "cpu_kernels": "mkl"}
+    size = sum(os.path.getsize(os.path.join(directory, f)) for f in files)
+    return BACKENDS[fmt](directory, manifest).run, size
+
+
 def inference(args) -> dict:
-    from tinybert import export
+    """TinyBERT4 (4L/312) against BERT-base (12L/768) in every runtime and precision, timed by
+    tinybert.latency.measure in one run (alternating rounds, median)."""
+    from tinybert.latency import describe, dygraph_runner, measure
     from tinybert.report import inference_parameters
 
-    teacher = build("bert", BERT_BASE, 1)
-    student = build("tinybert", STUDENT, 2, fit_size=BERT_BASE["hidden_size"])
-    result = {"teacher": {"shape": shape_name(BERT_BASE), "parameters": inference_parameters(teacher)},
-              "student": {"shape": shape_name(STUDENT), "parameters": inference_parameters(student)}}
+    models = {"teacher": build("bert", BERT_BASE, 1), "student": build("tinybert", STUDENT, 2,
+                                                                        fit_size=BERT_BASE["hidden_size"])}
+    features, source = latency_features(args)
+    result = {"inputs": source, "teacher": {"shape": shape_name(BERT_BASE)}, "student": {"shape": shape_name(STUDENT)}}
+    runners = {}
     with tempfile.TemporaryDirectory() as directory:
-        for name, model in (("teacher", teacher), ("student", student)):
+        for name, model in models.items():
             model.eval()
-            call = lambda i, t, m, model=model: model(input_ids=i, token_type_ids=t, attention_mask=m)  # noqa: E731
-            export.export(model, os.path.join(directory, name))
-            exported = export.load(os.path.join(directory, name))
-            for batch in (1, 32):
-                repeats = args.repeats if batch == 1 else max(3, args.repeats // 4)
-                result[name][f"dygraph_batch{batch}"] = export.latency(call, batch, 64, VOCAB, repeats=repeats)
-                result[name][f"exported_batch{batch}"] = export.latency(lambda *x, e=exported: e(*x), batch, 64, VOCAB,
-                                                                        repeats=repeats)
-    for key in ("dygraph_batch1", "dygraph_batch32", "exported_batch1", "exported_batch32"):
-        result[f"speedup_{key}"] = result["teacher"][key]["ms_per_example"] / result["student"][key]["ms_per_example"]
+            result[name]["parameters"] = inference_parameters(model)
+            for runtime, fmt, precision in RUNTIMES:
+                if fmt is None:
+                    runners[f"{name}/{runtime}"] = dygraph_runner(model)
+                    continue
+                runner, size = exported_runner(model, os.path.join(directory, f"{name}-{runtime}"), fmt, precision,
+                                               args.max_seq_length)
+                runners[f"{name}/{runtime}"] = runner
+                result[name][f"{runtime}_bytes"] = size
+        measured = measure(runners, features, 0, (1, 32), rounds=args.rounds,
+                           examples={1: max(1, args.latency_sentences // 4), 32: args.latency_sentences})
+    result["latency"] = measured
+    result["method"] = describe(measured)
+    ms = lambda key, b: measured["batch_sizes"][b][key]["ms_per_example"]  # noqa: E731
+    for b in (1, 32):
+        for runtime, _, _ in RUNTIMES:
+            result[f"speedup_{runtime}_batch{b}"] = ms(f"teacher/{runtime}", b) / ms(f"student/{runtime}", b)
+        result[f"student_int8_vs_teacher_dygraph_batch{b}"] = ms("teacher/dygraph", b) / ms("student/onnxruntime_int8", b)
+        result[f"student_int8_vs_student_onnx_fp32_batch{b}"] = (ms("student/onnxruntime_fp32", b)
+                                                                 / ms("student/onnxruntime_int8", b))
     result["parameter_ratio"] = result["teacher"]["parameters"] / result["student"]["parameters"]
+    result["targets"] = {
+        "int8_student_20x_faster_than_fp32_teacher_dygraph_batch1": result["student_int8_vs_teacher_dygraph_batch1"] >= 20,
+        "int8_student_2x_faster_than_fp32_student_same_runtime_batch1":
+            result["student_int8_vs_student_onnx_fp32_batch1"] >= 2}
     return result
 
 
@@ -280,7 +392,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=256, help="training examples per loop measurement")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--max_seq_length", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=12, help="latency repetitions (batch 1)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating latency rounds (median reported)")
+    parser.add_argument("--latency_sentences", type=int, default=256, help="sentences timed at batch 32 (1/4 at batch 1)")
+    parser.add_argument("--inference_only", action="store_true", help="only the runtime/precision comparison")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     parser.add_argument("--skip_cpu_settings", action="store_true")
     args = parser.parse_args()
@@ -288,8 +402,11 @@ def main() -> None:
         os.environ["TINYBERT_BENCHMARK_QUICK"] = "1"
         os.execv(sys.executable, [sys.executable] + sys.argv)  # re-read the tiny shapes at import
     if args.quick:
-        args.examples, args.repeats = 64, 3
+        args.examples, args.rounds, args.latency_sentences = 64, 2, 32
     started = time.perf_counter()
+    if args.inference_only:
+        print(json.dumps({"inference": inference(args), "wall_seconds": time.perf_counter() - started}, indent=1))
+        return
     features = synthetic_features(args.examples, args.max_seq_length, seed=0)
     teacher = build("bert", TEACHER, 1)
     teacher.eval()
@@ -306,6 +423,7 @@ def main() -> None:
     seconds = report["training"]["intermediate"]["ours"]["seconds"] - report["training"]["intermediate"]["ours"]["setup_seconds"]
     report["flops"] = {"matmul_peak_gflops": peak / 1e9, "stage1_achieved_gflops": flops / seconds / 1e9,
                        "fraction_of_peak": flops / seconds / peak}
+    report["general_distillation"] = general_throughput(args)
     report["inference"] = inference(args)
     if not args.skip_cpu_settings:
         report["cpu_settings"] = cpu_settings(64 if not args.quick else 32)

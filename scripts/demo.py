@@ -15,7 +15,9 @@ Steps (each prints the command it runs, so they can be replayed by hand):
  7. task distillation, stage 1 then stage 2, on the augmented set (task_distill.py --use_aug);
  8. the baseline: the same student fine-tuned directly on the train set, no teacher;
  9. dev accuracy, parameters and CPU latency (batch 1 and 32, measured now, in this process)
-    of all three models: printed and saved to <output_dir>/results.json and results.md.
+    of all three models, and of the teacher and the distilled student exported (export_model.py's
+    pipeline) to Paddle Inference float32, ONNX Runtime float32 and ONNX Runtime INT8, each export
+    checked on the dev set: printed and saved to <output_dir>/results.json and results.md.
 
 Outputs of finished steps are reused when the step's command is unchanged (a ``.step.json``
 stamp records it); a changed setting redoes that step and every step after it. ``--fresh``
@@ -73,7 +75,8 @@ class Settings:
     pred_evaluations: int = 3
     baseline_evaluations: int = 3
     latency_sentences: int = 256
-    latency_rounds: int = 3
+    latency_rounds: int = 5
+    deploy: int = 1  # 1: export teacher and student (Paddle Inference, ONNX fp32/INT8) and time them
 
 
 # ------------------------------------------------------------------ steps
@@ -290,19 +293,100 @@ def evaluate_models(paths: Dict[str, str], glue: str, settings: Settings):
             for name, path in paths.items()}, [ex.texts[0] for ex in dev_sets[0].examples]
 
 
+def measure_models(runners: Dict[str, object], sentences: Sequence[str], tokenizer, settings: Settings,
+                   batch_sizes: Sequence[int] = LATENCY_BATCHES) -> dict:
+    """tinybert.latency.measure on the dev sentences: every runner, alternating rounds."""
+    from tinybert.latency import features_from_texts, measure
+
+    features = features_from_texts(tokenizer, sentences[:settings.latency_sentences], settings.max_seq_length)
+    examples = {b: settings.latency_sentences if b > 1 else max(1, settings.latency_sentences // 2)
+                for b in batch_sizes}
+    return measure(runners, features, tokenizer.pad_token_id, batch_sizes, rounds=settings.latency_rounds,
+                   examples=examples)
+
+
+def seconds_per_example(measured: dict) -> Dict[int, Dict[str, float]]:
+    """{batch size: {runner: median seconds per example}} from a measure() result."""
+    return {b: {name: entry["ms_per_example"] / 1000 for name, entry in per_runner.items()}
+            for b, per_runner in measured["batch_sizes"].items()}
+
+
 def latencies(evaluated, sentences: Sequence[str], settings: Settings,
               batch_sizes: Sequence[int] = LATENCY_BATCHES) -> Dict[int, Dict[str, float]]:
-    """Seconds per example of each model at each batch size, timed in alternating rounds."""
-    from tinybert.report import measure_latency
+    """Seconds per example of each dygraph model at each batch size (tinybert.latency.measure)."""
+    from tinybert.latency import dygraph_runner
 
     tokenizer = next(iter(evaluated.values())).tokenizer
-    models = {name: e.model for name, e in evaluated.items()}
-    result = {}
-    for batch_size in batch_sizes:
-        count = settings.latency_sentences if batch_size > 1 else max(1, settings.latency_sentences // 2)
-        result[batch_size] = measure_latency(models, tokenizer, sentences[:count], batch_size,
-                                             settings.max_seq_length, rounds=settings.latency_rounds)
-    return result
+    runners = {name: dygraph_runner(e.model) for name, e in evaluated.items()}
+    return seconds_per_example(measure_models(runners, sentences, tokenizer, settings, batch_sizes))
+
+
+# ------------------------------------------------- deployed student (issue 11)
+DEPLOY_FORMATS = (("paddle", "float32", "Paddle Inference fp32"), ("onnx", "float32", "ONNX Runtime fp32"),
+                  ("onnx", "int8", "ONNX Runtime INT8"))
+DEPLOYED_MODELS = ("teacher", "distilled")  # the teacher too: the fair ratio is in the same runtime
+
+
+def deployed_name(model: str, fmt: str, precision: str) -> str:
+    return f"{model}:{fmt}-{precision}"
+
+
+def export_models(paths: Dict[str, str], glue: str, settings: Settings, output_dir: str) -> Dict[str, dict]:
+    """export_model.py's pipeline for the teacher and the distilled student in every runtime.
+
+    Each export is verified on the dev set as it is written (float32 logits within 1e-4 of
+    dygraph, INT8's accuracy change recorded); returns the manifests by deployed name.
+    """
+    from tinybert.deploy import export_checkpoint
+
+    manifests = {}
+    for model in DEPLOYED_MODELS:
+        for fmt, precision, _ in DEPLOY_FORMATS:
+            target = os.path.join(output_dir, "deploy", f"{model}-{fmt}-{precision}")
+            manifests[deployed_name(model, fmt, precision)] = export_checkpoint(
+                paths[model], target, TASK, format=fmt, precision=precision, glue_dir=glue,
+                max_seq_length=settings.max_seq_length, eval_batch_size=64)
+            manifests[deployed_name(model, fmt, precision)]["directory"] = target
+    return manifests
+
+
+def deployed_runners(manifests: Dict[str, dict]) -> Dict[str, object]:
+    from tinybert.inference import Predictor
+
+    return {name: Predictor(m["directory"]).run for name, m in manifests.items()}
+
+
+def checkpoint_size(path: str) -> int:
+    from tinybert.models import WEIGHTS_FILE
+
+    return os.path.getsize(os.path.join(path, WEIGHTS_FILE))
+
+
+def deployed_rows(evaluated, manifests: Dict[str, dict], latency: Dict[int, Dict[str, float]],
+                  reference: str = "teacher") -> List[dict]:
+    """Rows for the distilled student in each runtime: accuracy of the export itself, size on
+    disk, latency, speed-up against the teacher in dygraph and in the same runtime."""
+    base, student = evaluated[reference], evaluated["distilled"]
+    rows = []
+    for fmt, precision, runtime in DEPLOY_FORMATS:
+        name = deployed_name("distilled", fmt, precision)
+        same = deployed_name(reference, fmt, precision)
+        evaluation = manifests[name]["evaluation"]
+        row = {"model": name, "label": f"{MODEL_LABELS['distilled']}, {runtime}", "runtime": runtime,
+               "layers": student.layers, "hidden": student.hidden, "parameters": student.parameters,
+               "dev_accuracy": evaluation["metrics"].get("acc", evaluation["metrics"]["score"]),
+               "dev_score": evaluation["metrics"]["score"],
+               "share_of_teacher": evaluation["metrics"]["score"] / base.metrics["score"] if base.metrics["score"] else None,
+               "size_bytes": manifests[name]["size_bytes"], "path": manifests[name]["directory"],
+               "max_abs_logit_difference": evaluation["max_abs_logit_difference"],
+               "teacher_in_same_runtime_dev_score": manifests[same]["evaluation"]["metrics"]["score"]}
+        for batch_size, per_model in sorted(latency.items()):
+            row[f"ms_per_example_b{batch_size}"] = 1000 * per_model[name]
+            row[f"speedup_b{batch_size}"] = per_model[reference] / per_model[name]
+            row[f"same_runtime_speedup_b{batch_size}"] = per_model[same] / per_model[name]
+            row[f"teacher_same_runtime_ms_b{batch_size}"] = 1000 * per_model[same]
+        rows.append(row)
+    return rows
 
 
 def table_rows(evaluated, latency: Dict[int, Dict[str, float]], reference: str = "teacher") -> List[dict]:
@@ -313,10 +397,13 @@ def table_rows(evaluated, latency: Dict[int, Dict[str, float]], reference: str =
         row = {"model": name, "label": MODEL_LABELS.get(name, name), "layers": e.layers, "hidden": e.hidden,
                "parameters": e.parameters, "dev_accuracy": e.metrics.get("acc", e.metrics["score"]),
                "dev_score": e.metrics["score"], "share_of_teacher": e.metrics["score"] / base.metrics["score"]
-               if base.metrics["score"] else None, "path": e.path}
+               if base.metrics["score"] else None, "path": e.path, "runtime": "Paddle dygraph"}
+        if os.path.isfile(os.path.join(e.path, "model_state.pdparams")):
+            row["size_bytes"] = checkpoint_size(e.path)
         for batch_size, per_model in sorted(latency.items()):
             row[f"ms_per_example_b{batch_size}"] = 1000 * per_model[name]
             row[f"speedup_b{batch_size}"] = per_model[reference] / per_model[name]
+            row[f"same_runtime_speedup_b{batch_size}"] = row[f"speedup_b{batch_size}"]  # dygraph vs dygraph
         rows.append(row)
     return rows
 
@@ -324,16 +411,27 @@ def table_rows(evaluated, latency: Dict[int, Dict[str, float]], reference: str =
 def format_rows(rows: List[dict]) -> tuple:
     """(columns, cells) for markdown/console tables."""
     batch_sizes = sorted(int(k[len("ms_per_example_b"):]) for k in rows[0] if k.startswith("ms_per_example_b"))
+    deployed = any(row.get("runtime", "Paddle dygraph") != "Paddle dygraph" for row in rows)
     columns = ["model", "layers x hidden", "parameters", "dev acc", "% of teacher"]
+    if deployed:
+        columns += ["runtime", "size on disk"]
     for b in batch_sizes:
         columns += [f"ms/example (batch {b})", f"speed-up (batch {b})"]
+        if deployed:
+            columns += [f"vs teacher, same runtime (batch {b})"]
     cells = []
     for row in rows:
         line = [row["label"], f"{row['layers']} x {row['hidden']}", f"{row['parameters'] / 1e6:.1f}M",
                 f"{row['dev_accuracy']:.4f}",
                 "" if row["share_of_teacher"] is None else f"{100 * row['share_of_teacher']:.1f}%"]
+        if deployed:
+            size = row.get("size_bytes")
+            line += [row.get("runtime", ""), "" if size is None else f"{size / 1e6:.1f} MB"]
         for b in batch_sizes:
             line += [f"{row[f'ms_per_example_b{b}']:.2f}", f"{row[f'speedup_b{b}']:.2f}x"]
+            if deployed:
+                same = row.get(f"same_runtime_speedup_b{b}")
+                line += ["" if same is None else f"{same:.2f}x"]
         cells.append(line)
     return columns, cells
 
@@ -353,10 +451,12 @@ def report(rows: List[dict], targets: dict, settings: Settings, extra: dict, out
 
     columns, cells = format_rows(rows)
     threads = os.environ.get("OMP_NUM_THREADS", "?")
+    how = extra.get("latency_method") or (f"median of {settings.latency_rounds} alternating rounds, dynamic padding, "
+                                          f"{threads} CPU thread(s)")
     note = (f"Rotten Tomatoes (SST-2 format): {settings.train_size} train / {settings.dev_size} dev sentences, "
-            f"seed {settings.seed}. Latency: CPU, {threads} thread(s), per example, "
-            f"dynamic padding (batch 32: sentences of similar length together), fastest of "
-            f"{settings.latency_rounds} alternating rounds. Parameters exclude the stage-1 projections.")
+            f"seed {settings.seed}. Latency (CPU, per example): {how}. Dev accuracy of a deployed row is that of "
+            f"the exported model itself. 'vs teacher, same runtime' divides by the teacher exported the same way. "
+            f"Parameters exclude the stage-1 projections.")
     by_name = {row["model"]: row for row in rows}
     distilled, baseline = by_name["distilled"], by_name["baseline"]
     verdict = (f"distilled student: {100 * distilled['share_of_teacher']:.1f}% of the teacher's dev accuracy "
@@ -411,19 +511,31 @@ def main(argv=None) -> dict:
     print(f"demo settings: {json.dumps(asdict(settings))}", flush=True)
     built = run_pipeline(settings, output_dir, os.path.abspath(args.cache_dir))
 
-    print("\n== evaluation and CPU latency (this process)", flush=True)
+    print("\n== evaluation, export and CPU latency (this process)", flush=True)
     eval_started = time.time()
     evaluated, sentences = evaluate_models(
         {"teacher": built["teacher"], "distilled": built["distilled"], "baseline": built["baseline"]},
         built["glue"], settings)
-    latency = latencies(evaluated, sentences, settings)
+    from tinybert.latency import describe, dygraph_runner
+
+    runners = {name: dygraph_runner(e.model) for name, e in evaluated.items()}
+    manifests = {}
+    if settings.deploy:
+        manifests = export_models({"teacher": built["teacher"], "distilled": built["distilled"]}, built["glue"],
+                                  settings, output_dir)
+        runners.update(deployed_runners(manifests))
+    measured = measure_models(runners, sentences, evaluated["teacher"].tokenizer, settings)
+    latency = seconds_per_example(measured)
     rows = table_rows(evaluated, latency)
+    if manifests:
+        rows += deployed_rows(evaluated, manifests, latency)
     targets = check_targets(rows)
     timings = dict(built["timings"])
     timings["evaluation and latency"] = {"seconds": round(time.time() - eval_started, 1), "reused": False}
     total = time.time() - started
     text = report(rows, targets, settings, {"augmented_examples": built["aug_size"], "step_seconds": timings,
-                                            "total_seconds": round(total, 1), "machine": machine()}, output_dir)
+                                            "total_seconds": round(total, 1), "machine": machine(),
+                                            "latency": measured, "latency_method": describe(measured)}, output_dir)
     print("\n" + text, end="")
     print(f"total wall time {total / 60:.1f} min"
           + (" (including set-up and asset fetch)" if "DEMO_STARTED" in os.environ else "")

@@ -48,10 +48,12 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=312)
     parser.add_argument("--intermediate", type=int, default=1200)
-    parser.add_argument("--general_epochs", type=float, default=3)
+    parser.add_argument("--layer_map", default="2,3,4,6",
+                        help="teacher layer for each student layer (MiniLM's 6 layers do not divide by 4)")
+    parser.add_argument("--general_epochs", type=float, default=1)
     parser.add_argument("--general_lr", type=float, default=5e-4)
     parser.add_argument("--general_max_seq_length", type=int, default=64)
-    parser.add_argument("--inter_epochs", type=float, default=1.0)
+    parser.add_argument("--inter_epochs", type=float, default=0.5)
     parser.add_argument("--inter_lr", type=float, default=5e-4)
     parser.add_argument("--pred_epochs", type=float, default=1.0)
     parser.add_argument("--pred_lr", type=float, default=5e-4)
@@ -123,6 +125,7 @@ def task_distill(args, name: str, student: str, out: str, log_dir: str) -> dict:
               "--logging_steps", 50, "--save_steps", 100000]
     seconds = run(f"{name} stage 1", [sys.executable, os.path.join(ROOT, "task_distill.py"),
                                       "--student_model_name_or_path", student, "--intermediate_distill", *common,
+                                      "--layer_map", args.layer_map,
                                       "--learning_rate", args.inter_lr, "--num_train_epochs", args.inter_epochs], log_dir)
     seconds += run(f"{name} stage 2", [sys.executable, os.path.join(ROOT, "task_distill.py"),
                                        "--student_model_name_or_path", os.path.join(out, name, "best_inter_model"),
@@ -180,7 +183,7 @@ def main(argv=None) -> dict:
     timings = {"general distillation": run("general distillation", [
         sys.executable, os.path.join(ROOT, "general_distill.py"), "--teacher_path", minilm,
         "--student_num_layers", args.layers, "--student_hidden_size", args.hidden,
-        "--student_intermediate_size", args.intermediate, "--corpus", corpus["path"],
+        "--student_intermediate_size", args.intermediate, "--layer_map", args.layer_map, "--corpus", corpus["path"],
         "--max_seq_length", args.general_max_seq_length, "--batch_size", args.batch_size,
         "--learning_rate", args.general_lr, "--num_train_epochs", args.general_epochs, "--logging_steps", 50,
         "--save_steps", 100000, "--seed", args.seed, "--device", "cpu", "--output_dir", os.path.join(out, "general_run"),

@@ -20,6 +20,12 @@ def test_quick_benchmark_prints_json_with_every_ratio():
         assert entry["ours"]["examples_per_s"] > 0 and entry["reference_style"]["examples_per_s"] > 0
         assert "speedup" in entry  # its value is the script's own ratio of the two figures: nothing to check
     assert report["flops"]["matmul_peak_gflops"] > 0 and 0 < report["flops"]["fraction_of_peak"]
+    general = report["general_distillation"]
+    assert general["tokens_per_s"] > 0 and 0 <= general["data_wait_share"] <= 1 and general["steps_timed"] > 0
     inference = report["inference"]
     assert inference["teacher"]["parameters"] > inference["student"]["parameters"]
-    assert {"speedup_dygraph_batch1", "speedup_exported_batch32", "parameter_ratio"} <= set(inference)
+    assert {"speedup_dygraph_batch1", "speedup_paddle_inference_batch32", "speedup_onnxruntime_int8_batch1",
+            "student_int8_vs_teacher_dygraph_batch1", "student_int8_vs_student_onnx_fp32_batch1",
+            "parameter_ratio", "targets"} <= set(inference)
+    assert set(inference["latency"]["batch_sizes"]["1"]) == {f"{m}/{r}" for m in ("teacher", "student") for r in (
+        "dygraph", "paddle_inference", "onnxruntime_fp32", "onnxruntime_int8")}

@@ -1,13 +1,12 @@
-"""Export a classifier as a Paddle inference model (``paddle.jit.save``) and time it.
+"""Export a classifier as a Paddle inference model (``paddle.jit.save``).
 
-``jit.to_static`` + ``jit.save`` round-trip BERT exactly (ASSETS.md); the exported model is
+``jit.to_static`` + ``jit.save`` round-trip BERT exactly (docs/environment.md#export); the exported model is
 what a serving stack loads with ``paddle.inference`` or ``paddle.jit.load``, without
 PaddleNLP or this package.
 """
 from __future__ import annotations
 
 import os
-import time
 from typing import Dict
 
 import numpy as np
@@ -18,7 +17,18 @@ PREFIX = "model"
 
 
 def export(model, export_dir: str) -> str:
-    """Save ``model`` (taking input_ids, token_type_ids, attention_mask) under ``export_dir``."""
+    """Save ``model`` (taking input_ids, token_type_ids, attention_mask) under ``export_dir``, atomically."""
+    with atomic_directory(export_dir) as temporary:
+        save_inference_model(model, temporary)
+    return os.path.join(export_dir, PREFIX)
+
+
+def save_inference_model(model, directory: str) -> str:
+    """``jit.to_static`` + ``jit.save`` into ``directory`` (``model.json`` + ``model.pdiparams``).
+
+    Batch and sequence length are left dynamic (``InputSpec([None, None])``) so one exported
+    graph serves dynamic padding and any batch size.
+    """
     import paddle
     from paddle.static import InputSpec
 
@@ -34,9 +44,8 @@ def export(model, export_dir: str) -> str:
             return self.inner(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
 
     static = paddle.jit.to_static(Inference(model), input_spec=specs, full_graph=True)
-    with atomic_directory(export_dir) as temporary:
-        paddle.jit.save(static, os.path.join(temporary, PREFIX))
-    return os.path.join(export_dir, PREFIX)
+    paddle.jit.save(static, os.path.join(directory, PREFIX))
+    return os.path.join(directory, PREFIX)
 
 
 def load(export_dir: str):
@@ -47,35 +56,33 @@ def load(export_dir: str):
     return layer
 
 
-def latency(call, batch_size: int, length: int, vocab_size: int, repeats: int = 20, warmup: int = 3) -> Dict[str, float]:
-    """Median seconds per batch and per example of ``call(input_ids, token_type_ids, attention_mask)``."""
-    import paddle
+def export_best(best_dir: str, model_type: str, export_dir: str, length: int) -> Dict[str, object]:
+    """Export the best model of a run (``--export_dir``) and print its batch-1 latency.
 
-    rng = np.random.default_rng(0)
-    ids = paddle.to_tensor(rng.integers(5, vocab_size, size=(batch_size, length)).astype("int64"))
-    types = paddle.zeros([batch_size, length], dtype="int64")
-    mask = paddle.ones([batch_size, length], dtype="int64")
-    times = []
-    with paddle.no_grad():
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            out = call(ids, types, mask)
-            np.asarray(out.numpy() if hasattr(out, "numpy") else out[0].numpy())
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    median = float(np.median(times))
-    return {"batch_size": batch_size, "length": length, "seconds_per_batch": median,
-            "ms_per_example": 1000 * median / batch_size}
-
-
-def export_best(best_dir: str, model_type: str, export_dir: str, length: int) -> Dict[str, float]:
-    """Export the best model of a run and print the exported model's CPU/GPU latency."""
+    Timed with the project's one latency function (:func:`tinybert.latency.measure`) on
+    generated word-piece sequences of ``length // 2`` tokens: a training run's ``--export_dir``
+    has no sentences at hand, and ``export_model.py`` gives the full dev-set report.
+    """
+    from .latency import measure
+    from .features import Features
     from .models import load_model
 
     model = load_model(model_type, best_dir, "--export_dir source")
     export(model, export_dir)
     exported = load(export_dir)
-    timing = latency(lambda *inputs: exported(*inputs), 1, length, model.config.vocab_size)
-    print(f"exported {best_dir} to {export_dir}/{PREFIX}.*: {timing['ms_per_example']:.2f} ms per example "
-          f"(batch 1, length {length})")
+    rng = np.random.default_rng(0)
+    width = max(2, length // 2)
+    ids = [list(rng.integers(5, model.config.vocab_size, size=width)) for _ in range(16)]
+    features = Features(ids, [[0] * width for _ in ids], np.zeros(len(ids), dtype=np.int64))
+
+    def run(batch):
+        import paddle
+
+        with paddle.no_grad():
+            return exported(*[paddle.to_tensor(batch[k]) for k in ("input_ids", "token_type_ids", "attention_mask")]).numpy()
+
+    timing = measure({"exported": run}, features, 0, batch_sizes=(1,), rounds=3, examples={1: 16})
+    ms = timing["batch_sizes"][1]["exported"]["ms_per_example"]
+    print(f"exported {best_dir} to {export_dir}/{PREFIX}.*: {ms:.2f} ms per example "
+          f"(batch 1, {width} tokens, {timing['threads']} thread(s))")
     return timing

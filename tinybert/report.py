@@ -1,18 +1,14 @@
-"""Reporting what a pipeline produced: dev metrics of checkpoints, parameter counts, CPU
-latency, and results tables (markdown and CSV).
+"""Reporting what a pipeline produced: dev metrics of checkpoints, parameter counts, and results
+tables (markdown and CSV).
 
 Used by ``scripts/evaluate_run.py`` (the last stage of ``scripts/run_task.sh``),
 ``scripts/collect_results.py`` (the table of ``scripts/sweep.sh``) and ``scripts/demo.py``.
 
 Parameter counts are those of the model used for prediction: the TinyBERT projections
-(``fit_dense``/``fit_denses``) exist only to train stage 1 (SPEC.md §5) and are left out.
+(``fit_dense``/``fit_denses``) exist only to train stage 1 (docs/math.md#projections) and are left out.
 
-Latency is per example at a given batch size, with dynamic padding (each batch padded to its
-own longest sentence) and, for batches of more than one sentence, sentences of similar length
-batched together (as at evaluation). Models are timed in alternating rounds and each
-model's fastest round is kept: on a shared machine another process can only slow a round
-down, so the minimum is the least disturbed estimate, and alternation exposes every model
-to the same background load.
+Latency figures come from the project's one latency function, :func:`tinybert.latency.measure`
+(real sentences, dynamic padding, warm-up, alternating rounds, median and spread).
 """
 from __future__ import annotations
 
@@ -20,7 +16,6 @@ import csv
 import io
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -96,53 +91,6 @@ def evaluate_checkpoint(name: str, path: str, spec, dev_sets, max_seq_length: in
     metrics = evaluate_task(model, spec, devs, batch_size, tokenizer.pad_token_id)
     return Evaluated(name, path, model_type, {k: float(v) for k, v in metrics.items()},
                      inference_parameters(model), num_layers(model), hidden_size(model), model, tokenizer)
-
-
-# ----------------------------------------------------------------- latency
-def latency_batches(tokenizer, sentences: Sequence[str], batch_size: int, max_seq_length: int,
-                    sort_by_length: bool = True):
-    """Collated numpy batches of ``sentences``, each padded to its own longest sentence.
-
-    With ``sort_by_length`` (batches > 1) sentences of similar length share a batch, as in
-    evaluation and in any throughput-minded server; otherwise they keep their given order.
-    """
-    from .data import Example
-    from .features import collate, featurize
-
-    features = featurize([Example((s,), 0, i + 1) for i, s in enumerate(sentences)], tokenizer,
-                         max_seq_length, False)
-    order = list(np.argsort(features.lengths, kind="stable")) if sort_by_length else list(range(len(features)))
-    return [collate(features, [int(i) for i in order[start:start + batch_size]], tokenizer.pad_token_id)
-            for start in range(0, len(order), batch_size)]
-
-
-def _time_once(model, batches) -> float:
-    import paddle
-
-    from .evaluate import model_inputs, to_tensors
-
-    started = time.perf_counter()
-    with paddle.no_grad():
-        for batch in batches:
-            logits = model(**model_inputs(to_tensors(batch)))
-            logits.numpy()  # wait for the result
-    return time.perf_counter() - started
-
-
-def measure_latency(models: Dict[str, object], tokenizer, sentences: Sequence[str], batch_size: int,
-                    max_seq_length: int, rounds: int = 3, warmup_batches: int = 2,
-                    sort_by_length: bool = True) -> Dict[str, float]:
-    """Seconds per example of each model at ``batch_size``: fastest of ``rounds`` alternating rounds."""
-    batches = latency_batches(tokenizer, sentences, batch_size, max_seq_length, sort_by_length)
-    count = sum(len(b["input_ids"]) for b in batches)
-    for model in models.values():
-        model.eval()
-        _time_once(model, batches[:warmup_batches])
-    best = {name: float("inf") for name in models}
-    for _ in range(max(1, rounds)):
-        for name, model in models.items():
-            best[name] = min(best[name], _time_once(model, batches) / count)
-    return best
 
 
 # ------------------------------------------------------------------ tables
