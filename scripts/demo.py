@@ -74,8 +74,8 @@ class Settings:
     inter_evaluations: int = 1  # stage 1 keeps its last student; a dev pass costs a teacher forward
     pred_evaluations: int = 3
     baseline_evaluations: int = 3
-    latency_sentences: int = 256
-    latency_rounds: int = 5
+    latency_sentences: int = 128
+    latency_rounds: int = 3
     deploy: int = 1  # 1: export teacher and student (Paddle Inference, ONNX fp32/INT8) and time them
 
 
