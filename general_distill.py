@@ -15,7 +15,7 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
-from tinybert.cli import add_training_flags  # noqa: E402
+from tinybert.cli import add_intermediate_flags, add_training_flags  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
 
 
@@ -33,10 +33,7 @@ def parse_args(argv=None):
     parser.add_argument("--corpus", nargs="+", required=True,
                         help="text files or directories (.gz accepted): one sentence per line, blank line between documents")
     parser.add_argument("--max_seq_length", type=int, default=128, help="sequences are packed up to this many tokens")
-    parser.add_argument("--layer_map", default=None,
-                        help="teacher layer (1-based) for each student layer, e.g. 3,6,9,12 (default: uniform)")
-    parser.add_argument("--hidden_weight", type=float, default=1.0, help="weight of the hidden-state terms")
-    parser.add_argument("--attention_weight", type=float, default=1.0, help="weight of the attention terms")
+    add_intermediate_flags(parser)
     parser.add_argument("--data_worker", choices=["thread", "process"], default="thread",
                         help="where the corpus is tokenized ahead of the model (default: a thread)")
     add_training_flags(parser, learning_rate=1e-4, epochs=3)

@@ -16,7 +16,7 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
-from tinybert.cli import add_data_flags, add_training_flags  # noqa: E402
+from tinybert.cli import add_data_flags, add_intermediate_flags, add_training_flags  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
 
 
@@ -31,13 +31,10 @@ def parse_args(argv=None):
                         help="stage 1: distil embeddings, hidden states and attention scores")
     parser.add_argument("--T", type=float, default=1.0, help="softmax temperature of the stage-2 soft targets")
     parser.add_argument("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv")
-    parser.add_argument("--layer_map", default=None,
-                        help="teacher layer (1-based) for each student layer, e.g. 3,6,9,12 (default: uniform)")
+    add_intermediate_flags(parser)
     parser.add_argument("--projection", choices=["auto", "per_layer", "shared"], default="auto",
                         help="student->teacher projections: per-layer fit_denses (v2) or one shared fit_dense; "
                              "auto = what the student checkpoint provides")
-    parser.add_argument("--hidden_weight", type=float, default=1.0, help="weight of the hidden-state terms")
-    parser.add_argument("--attention_weight", type=float, default=1.0, help="weight of the attention terms")
     add_data_flags(parser)
     add_training_flags(parser, learning_rate=5e-5, epochs=3)
     return parser.parse_args(argv)

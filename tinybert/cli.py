@@ -35,3 +35,11 @@ def add_training_flags(parser: argparse.ArgumentParser, learning_rate: float, ep
                         help="also save the best model as a Paddle inference model (paddle.jit.save) here")
     parser.add_argument("--amp", default="off", choices=["off", "float16", "bfloat16"],
                         help="mixed precision on GPU (float16 uses loss scaling); ignored with a warning on CPU")
+
+
+def add_intermediate_flags(parser: argparse.ArgumentParser) -> None:
+    """The intermediate-layer loss's flags, shared by task stage 1 and general distillation."""
+    parser.add_argument("--layer_map", default=None,
+                        help="teacher layer (1-based) for each student layer, e.g. 3,6,9,12 (default: uniform)")
+    parser.add_argument("--hidden_weight", type=float, default=1.0, help="weight of the hidden-state terms")
+    parser.add_argument("--attention_weight", type=float, default=1.0, help="weight of the attention terms")
