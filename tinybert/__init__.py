@@ -1,9 +1,13 @@
-"""TinyBERT task-specific distillation on PaddlePaddle.
+"""TinyBERT distillation on PaddlePaddle: teacher fine-tuning, augmentation, general and
+two-stage task distillation, export and serving.
 
-Modules: ``tasks`` (GLUE table), ``data`` (TSV readers), ``features`` (featurization and
-batching), ``metrics``/``evaluate``, ``train`` (the loop), ``finetune`` (teacher),
-``internals``/``mapping``/``losses``/``distill`` (distillation), ``augment`` (data
-augmentation), ``checkpoint`` (atomic saves). Importing the package does not import Paddle.
+Modules (docs/architecture.md): ``tasks``/``data``/``features``/``batches``/``corpus`` (data),
+``models``/``internals``/``mapping``/``losses``/``student`` (models and the method),
+``stage``/``train``/``optim``/``reporter``/``checkpoint``/``distributed``/``accelerate``
+(training, in one or several processes), ``finetune``/``distill``/``general`` (the jobs),
+``augment``/``glove`` (augmentation), ``deploy``/``inference``/``latency``/``export``
+(deployment), ``tools`` (asset converters, student builders). Importing the package does not
+import Paddle.
 """
 
 __version__ = "0.2.0"
