@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 
-from .distributed import check_batches
+from .errors import UserError
 from .features import Features, collate, epoch_batches
 
 
@@ -28,6 +28,15 @@ def shard(batches: Sequence, rank: int, world_size: int) -> List:
         return list(batches)
     usable = len(batches) - len(batches) % world_size
     return list(batches[rank:usable:world_size])
+
+
+def check_batches(batches_per_epoch: int, world_size: int, examples: int, batch_size: int) -> None:
+    """Every rank needs at least one batch an epoch, or the ranks cannot stay in step."""
+    if batches_per_epoch < world_size:
+        raise UserError(
+            f"{examples} training examples make {batches_per_epoch} batches of --batch_size {batch_size}, "
+            f"fewer than the {world_size} processes: lower --batch_size or use fewer processes"
+        )
 
 
 class TaskBatches:

@@ -22,7 +22,6 @@ import hashlib
 import os
 from typing import Any, List
 
-from .errors import UserError
 
 
 def launched_world() -> tuple:
@@ -130,9 +129,6 @@ class Distribution:
                                f"(parameter digests {digests}); gradient synchronisation failed")
         return digest
 
-    def describe(self) -> str:
-        return f"{self.world_size} processes" if self.several else "1 process"
-
 
 def parameter_digest(layer) -> str:
     """A short sha256 of every trainable parameter's bytes, in name order."""
@@ -142,12 +138,3 @@ def parameter_digest(layer) -> str:
             sha.update(name.encode())
             sha.update(parameter.numpy().tobytes())
     return sha.hexdigest()[:16]
-
-
-def check_batches(batches_per_epoch: int, world_size: int, examples: int, batch_size: int) -> None:
-    """Every rank needs at least one batch an epoch, or the ranks cannot stay in step."""
-    if batches_per_epoch < world_size:
-        raise UserError(
-            f"{examples} training examples make {batches_per_epoch} batches of --batch_size {batch_size}, "
-            f"fewer than the {world_size} processes: lower --batch_size or use fewer processes"
-        )
