@@ -15,38 +15,41 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
+from tinybert.cli import flag, settings_from  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import AugmentSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> AugmentSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained_bert_model", default="bert-base-uncased",
+    add = lambda *a, **k: flag(parser, AugmentSettings, *a, **k)  # noqa: E731
+    add("--pretrained_bert_model",
                         help="BERT with its masked-LM head: PaddleNLP name or local directory; "
                              "'none' uses GloVe for every word")
-    parser.add_argument("--glove_embs", default=None, help="GloVe text file (word v1 ... vd per line)")
-    parser.add_argument("--glue_dir", default=None,
+    add("--glove_embs", help="GloVe text file (word v1 ... vd per line)")
+    add("--glue_dir",
                         help="directory holding <TASK>/train.tsv (default: PaddleNLP's DATA_HOME/Glue)")
-    parser.add_argument("--task_name", required=True, help="GLUE task, case-insensitive (e.g. SST-2, mnli)")
-    parser.add_argument("--N", type=int, default=None,
+    add("--task_name", help="GLUE task, case-insensitive (e.g. SST-2, mnli)")
+    add("--N", type=int,
                         help="samples per text column (default per task: configs/glue.json augment_n)")
-    parser.add_argument("--M", type=int, default=15, help="candidates per word: top-K predictions or neighbours")
-    parser.add_argument("--p", type=float, default=0.4, help="probability of replacing each candidate word")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--device", default="gpu", help="gpu (default, falls back to cpu without CUDA) or cpu")
-    parser.add_argument("--batch_size", type=int, default=64,
+    add("--M", type=int, help="candidates per word: top-K predictions or neighbours")
+    add("--p", type=float, help="probability of replacing each candidate word")
+    add("--seed", type=int)
+    add("--device", help="gpu (default, falls back to cpu without CUDA) or cpu")
+    add("--batch_size", type=int,
                         help="masked sentences per forward pass (the output does not depend on it)")
-    parser.add_argument("--glove_vocab_limit", type=int, default=100000,
+    add("--glove_vocab_limit", type=int,
                         help="search neighbours among the first V GloVe words (0: all)")
-    parser.add_argument("--skip_bad_rows", action="store_true",
+    add("--skip_bad_rows", action="store_true",
                         help="drop malformed TSV rows (counted and reported) instead of stopping")
-    return parser.parse_args(argv)
+    return settings_from(AugmentSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.augment import run
+    from tinybert.api import augment
 
-    run(parse_args(argv))
+    augment(parse_args(argv))
 
 
 if __name__ == "__main__":

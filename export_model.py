@@ -4,7 +4,7 @@
         --format onnx --precision int8 --task_name SST-2 --glue_dir ~/.paddlenlp/datasets/Glue/ --device cpu
 
 Writes the model (Paddle inference graph or ONNX), the tokenizer files and manifest.json;
-serve it with predict.py or tinybert.inference.Predictor. See docs/deploying.md.
+serve it with predict.py or tinybert.serving.inference.Predictor. See docs/deploying.md.
 """
 import argparse
 
@@ -12,43 +12,46 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
+from tinybert.cli import flag, settings_from  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import ExportSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> ExportSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_dir", required=True,
+    add = lambda *a, **k: flag(parser, ExportSettings, *a, **k)  # noqa: E731
+    add("--model_dir",
                         help="a classifier checkpoint of this suite (teacher, distilled student, baseline best_model/)")
-    parser.add_argument("--output_dir", required=True, help="the export directory (replaced atomically)")
-    parser.add_argument("--format", default="paddle", choices=["paddle", "onnx"],
+    add("--output_dir", help="the export directory (replaced atomically)")
+    add("--format", choices=["paddle", "onnx"],
                         help="paddle: Paddle Inference graph; onnx: ONNX model for ONNX Runtime")
-    parser.add_argument("--precision", default="float32", choices=["float32", "int8"],
+    add("--precision", choices=["float32", "int8"],
                         help="int8: ONNX Runtime dynamic quantization (with --format onnx)")
-    parser.add_argument("--task_name", required=True, help="GLUE task the checkpoint was trained on")
-    parser.add_argument("--glue_dir", default=None, help="directory holding <TASK>/dev.tsv (for the check)")
-    parser.add_argument("--max_seq_length", type=int, default=128,
+    add("--task_name", help="GLUE task the checkpoint was trained on")
+    add("--glue_dir", help="directory holding <TASK>/dev.tsv (for the check)")
+    add("--max_seq_length", type=int,
                         help="longest input the export accepts (recorded in the manifest)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or gpu (the check runs there)")
-    parser.add_argument("--calibration_examples", type=int, default=300,
+    add("--device", help="cpu (default) or gpu (the check runs there)")
+    add("--calibration_examples", type=int,
                         help="training examples to calibrate Paddle's static INT8 quantization "
                              "(--format paddle --precision int8, refused on paddle 3.3.1, see docs/deploying.md)")
-    parser.add_argument("--cpu_kernels", default="mkl", choices=["mkl", "onednn"],
+    add("--cpu_kernels", choices=["mkl", "onednn"],
                         help="Paddle Inference on CPU: Paddle's MKL kernels (exact, default) or oneDNN (faster at "
                              "large batches, slow on new shapes; falls back to mkl if it fails the check)")
-    parser.add_argument("--no_per_channel", dest="per_channel", action="store_false",
+    add("--no_per_channel", dest="per_channel", action="store_false",
                         help="INT8: one scale per weight matrix instead of one per output channel")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
+    add("--tolerance", type=float,
                         help="largest float32 dev-logit difference from the dygraph model accepted")
-    parser.add_argument("--eval_batch_size", type=int, default=32)
-    parser.add_argument("--skip_bad_rows", action="store_true", help="drop malformed dev rows instead of stopping")
-    return parser.parse_args(argv)
+    add("--eval_batch_size", type=int)
+    add("--skip_bad_rows", action="store_true", help="drop malformed dev rows instead of stopping")
+    return settings_from(ExportSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.deploy import run
+    from tinybert.api import export
 
-    return run(parse_args(argv))
+    return export(parse_args(argv))
 
 
 if __name__ == "__main__":

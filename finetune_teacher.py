@@ -10,25 +10,26 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
-from tinybert.cli import add_data_flags, add_training_flags  # noqa: E402
+from tinybert.cli import add_data_flags, add_training_flags, flag, settings_from  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import FinetuneSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> FinetuneSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_type", default="bert", help="bert (or tinybert)")
-    parser.add_argument("--model_name_or_path", default="bert-base-uncased",
-                        help="PaddleNLP model name (downloads when online) or a local directory")
-    add_data_flags(parser)
-    add_training_flags(parser, learning_rate=2e-5, epochs=3)
-    return parser.parse_args(argv)
+    flag(parser, FinetuneSettings, "--model_type", help="bert (or tinybert)")
+    flag(parser, FinetuneSettings, "--model_name_or_path",
+         help="PaddleNLP model name (downloads when online) or a local directory")
+    add_data_flags(parser, FinetuneSettings)
+    add_training_flags(parser, FinetuneSettings)
+    return settings_from(FinetuneSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.finetune import run
+    from tinybert.api import finetune_teacher
 
-    run(parse_args(argv))
+    finetune_teacher(parse_args(argv))
 
 
 if __name__ == "__main__":

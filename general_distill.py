@@ -15,36 +15,37 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
-from tinybert.cli import add_intermediate_flags, add_training_flags  # noqa: E402
+from tinybert.cli import add_intermediate_flags, add_training_flags, flag, settings_from  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import GeneralSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> GeneralSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher_model_type", default="bert")
-    parser.add_argument("--teacher_path", required=True,
-                        help="any BERT encoder: PaddleNLP name or directory (no classifier or MLM head needed)")
-    parser.add_argument("--student_model_name_or_path", default=None,
-                        help="start from this TinyBERT checkpoint instead of a fresh student of the shape below")
-    parser.add_argument("--student_num_layers", type=int, default=None, help="default 4 (TinyBERT4)")
-    parser.add_argument("--student_hidden_size", type=int, default=None, help="default 312")
-    parser.add_argument("--student_intermediate_size", type=int, default=None, help="default 1200")
-    parser.add_argument("--student_num_heads", type=int, default=None, help="default and required: the teacher's")
-    parser.add_argument("--corpus", nargs="+", required=True,
-                        help="text files or directories (.gz accepted): one sentence per line, blank line between documents")
-    parser.add_argument("--max_seq_length", type=int, default=128, help="sequences are packed up to this many tokens")
-    add_intermediate_flags(parser)
-    parser.add_argument("--data_worker", choices=["thread", "process"], default="thread",
-                        help="where the corpus is tokenized ahead of the model (default: a thread)")
-    add_training_flags(parser, learning_rate=1e-4, epochs=3)
-    return parser.parse_args(argv)
+    add = lambda *a, **k: flag(parser, GeneralSettings, *a, **k)  # noqa: E731
+    add("--teacher_model_type")
+    add("--teacher_path", help="any BERT encoder: PaddleNLP name or directory (no classifier or MLM head needed)")
+    add("--student_model_name_or_path",
+        help="start from this TinyBERT checkpoint instead of a fresh student of the shape below")
+    add("--student_num_layers", type=int, help="default 4 (TinyBERT4)")
+    add("--student_hidden_size", type=int, help="default 312")
+    add("--student_intermediate_size", type=int, help="default 1200")
+    add("--student_num_heads", type=int, help="default and required: the teacher's")
+    add("--corpus", nargs="+",
+        help="text files or directories (.gz accepted): one sentence per line, blank line between documents")
+    add("--max_seq_length", type=int, help="sequences are packed up to this many tokens")
+    add_intermediate_flags(parser, GeneralSettings)
+    add("--data_worker", choices=["thread", "process"],
+        help="where the corpus is tokenized ahead of the model (default: a thread)")
+    add_training_flags(parser, GeneralSettings)
+    return settings_from(GeneralSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.general import run
+    from tinybert.api import general_distill
 
-    run(parse_args(argv))
+    general_distill(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,26 +13,29 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
+from tinybert.cli import flag, settings_from  # noqa: E402
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import PredictSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> PredictSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
-    parser.add_argument("--input", required=True, help="a text/TSV file, or - for standard input")
-    parser.add_argument("--batch_size", type=int, default=32, help="inputs per runtime call (sorted by length)")
-    parser.add_argument("--truncate", action="store_true",
+    add = lambda *a, **k: flag(parser, PredictSettings, *a, **k)  # noqa: E731
+    add("--model_dir", help="a directory written by export_model.py")
+    add("--input", help="a text/TSV file, or - for standard input")
+    add("--batch_size", type=int, help="inputs per runtime call (sorted by length)")
+    add("--truncate", action="store_true",
                         help="cut inputs longer than the export's max_seq_length instead of refusing them")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or gpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    return parser.parse_args(argv)
+    add("--device", help="cpu (default) or gpu")
+    add("--threads", type=int, help="CPU threads (default: all cores)")
+    return settings_from(PredictSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.inference import run_cli_predict
+    from tinybert.api import predict
 
-    run_cli_predict(parse_args(argv))
+    predict(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -16,35 +16,42 @@ from tinybert.runtime import prepare_process
 
 prepare_process()
 
-from tinybert.cli import add_data_flags, add_intermediate_flags, add_training_flags  # noqa: E402
+from tinybert.cli import (  # noqa: E402
+    add_data_flags,
+    add_intermediate_flags,
+    add_training_flags,
+    flag,
+    settings_from,
+)
 from tinybert.errors import run_cli  # noqa: E402
+from tinybert.settings import DistillSettings  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args(argv=None) -> DistillSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_type", default="tinybert", help="student type: tinybert")
-    parser.add_argument("--student_model_name_or_path", default="tinybert-6l-768d-v2",
-                        help="PaddleNLP TinyBERT name or a local directory (stage 2: stage 1's best_inter_model)")
-    parser.add_argument("--teacher_model_type", default="bert")
-    parser.add_argument("--teacher_path", required=True, help="directory of the fine-tuned teacher")
-    parser.add_argument("--intermediate_distill", action="store_true",
-                        help="stage 1: distil embeddings, hidden states and attention scores")
-    parser.add_argument("--T", type=float, default=1.0, help="softmax temperature of the stage-2 soft targets")
-    parser.add_argument("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv")
-    add_intermediate_flags(parser)
-    parser.add_argument("--projection", choices=["auto", "per_layer", "shared"], default="auto",
-                        help="student->teacher projections: per-layer fit_denses (v2) or one shared fit_dense; "
-                             "auto = what the student checkpoint provides")
-    add_data_flags(parser)
-    add_training_flags(parser, learning_rate=5e-5, epochs=3)
-    return parser.parse_args(argv)
+    add = lambda *a, **k: flag(parser, DistillSettings, *a, **k)  # noqa: E731
+    add("--model_type", help="student type: tinybert")
+    add("--student_model_name_or_path",
+        help="PaddleNLP TinyBERT name or a local directory (stage 2: stage 1's best_inter_model)")
+    add("--teacher_model_type")
+    add("--teacher_path", help="directory of the fine-tuned teacher")
+    add("--intermediate_distill", action="store_true", help="stage 1: distil embeddings, hidden states and attention scores")
+    add("--T", type=float, help="softmax temperature of the stage-2 soft targets")
+    add("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv")
+    add_intermediate_flags(parser, DistillSettings)
+    add("--projection", choices=["auto", "per_layer", "shared"],
+        help="student->teacher projections: per-layer fit_denses (v2) or one shared fit_dense; "
+             "auto = what the student checkpoint provides")
+    add_data_flags(parser, DistillSettings)
+    add_training_flags(parser, DistillSettings)
+    return settings_from(DistillSettings, parser.parse_args(argv))
 
 
 @run_cli
 def main(argv=None):
-    from tinybert.distill import run
+    from tinybert.api import distill
 
-    run(parse_args(argv))
+    distill(parse_args(argv))
 
 
 if __name__ == "__main__":

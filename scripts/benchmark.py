@@ -4,13 +4,13 @@ Everything is measured here, on the same synthetic SST-2-like data and the same
 randomly initialised models:
 
 - training throughput (examples/s) of teacher fine-tuning, stage 1 and stage 2 with our
-  loop (``tinybert.train.Trainer`` with the real objectives: dynamic padding, length buckets,
+  loop (``tinybert.training.loop.Trainer`` with the real objectives: dynamic padding, length buckets,
   masked losses, cached teacher logits in stage 2), and with a reference-style loop as in
   PaddleNLP's ``task_distill.py`` (every batch padded to ``max_seq_length``, unmasked losses,
   a teacher forward every step, random batches), and the ratios;
 - TinyBERT4 (4L/312) against BERT-base (12L/768) inference in every runtime and precision
   (Paddle dygraph, Paddle Inference, ONNX Runtime float32 and INT8), batch 1 and 32, timed by
-  the project's one latency function (``tinybert.latency.measure``), with the issue-11 targets;
+  the project's one latency function (``tinybert.serving.latency.measure``), with the issue-11 targets;
 - the FLOP/s a stage-1 training step achieves against this machine's float32 matmul peak;
 - the CPU settings of ``tinybert.runtime`` (threads, MKL code path on AMD) before/after, each
   in a fresh subprocess since MKL reads them when it loads.
@@ -56,7 +56,7 @@ def sst2_like_lengths(count: int, rng, max_len: int) -> np.ndarray:
 
 
 def synthetic_features(count: int, max_len: int, seed: int):
-    from tinybert.features import Features
+    from tinybert.data.features import Features
 
     rng = np.random.default_rng(seed)
     lengths = sst2_like_lengths(count, rng, max_len)
@@ -66,8 +66,12 @@ def synthetic_features(count: int, max_len: int, seed: int):
 
 def build(kind: str, shape: dict, seed: int, fit_size: int = None):
     import paddle
-    from paddlenlp.transformers import (BertConfig, BertForSequenceClassification, TinyBertConfig,
-                                        TinyBertForSequenceClassification)
+    from paddlenlp.transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        TinyBertConfig,
+        TinyBertForSequenceClassification,
+    )
 
     paddle.seed(seed)
     common = dict(vocab_size=VOCAB, type_vocab_size=2, num_labels=2, **shape)
@@ -90,14 +94,15 @@ def encoder_flops(shape: dict, tokens: int, attention_pairs: int) -> float:
 
 # ------------------------------------------------------------------ our loop
 def our_throughput(stage: str, teacher, student_seed: int, features, args) -> dict:
-    """The product's loop (tinybert.train.Trainer, silent reporter) on the product's objectives."""
-    from tinybert import distill, mapping
-    from tinybert.batches import TaskBatches
-    from tinybert.evaluate import predict_logits
-    from tinybert.finetune import supervised_loss
-    from tinybert.student import PER_LAYER, DistillationStudent, freeze_unused
-    from tinybert.tasks import get_task
-    from tinybert.train import Trainer, TrainConfig
+    """The product's loop (tinybert.training.loop.Trainer, silent reporter) on the product's objectives."""
+    from tinybert.data.batches import TaskBatches
+    from tinybert.data.tasks import get_task
+    from tinybert.distillation import mapping
+    from tinybert.distillation import task as distill
+    from tinybert.distillation.teacher import supervised_loss
+    from tinybert.models.student import PER_LAYER, DistillationStudent, freeze_unused
+    from tinybert.training.evaluate import predict_logits
+    from tinybert.training.loop import TrainConfig, Trainer
 
     spec = get_task("SST-2")
     # stage 2 runs its paper length (3 epochs) so the once-per-run teacher pass is counted as it
@@ -137,12 +142,13 @@ def general_throughput(args) -> dict:
     product's streamed corpus and loop: tokens/s and the share of time the loop waited for data."""
     from paddlenlp.transformers import BertTokenizer
 
-    from tinybert import distill, mapping
-    from tinybert.batches import CorpusBatches
-    from tinybert.corpus import PackedCorpus
-    from tinybert.reporter import SilentReporter
-    from tinybert.student import PER_LAYER, DistillationStudent, freeze_unused
-    from tinybert.train import Trainer, TrainConfig
+    from tinybert.data.batches import CorpusBatches
+    from tinybert.data.corpus import PackedCorpus
+    from tinybert.distillation import mapping
+    from tinybert.distillation import task as distill
+    from tinybert.models.student import PER_LAYER, DistillationStudent, freeze_unused
+    from tinybert.training.loop import TrainConfig, Trainer
+    from tinybert.training.reporter import SilentReporter
 
     class Capture(SilentReporter):
         windows: list = []
@@ -198,10 +204,10 @@ def reference_throughput(stage: str, teacher, student_seed: int, features, args)
     import paddle
     import paddle.nn.functional as F
 
-    from tinybert import mapping
-    from tinybert.evaluate import model_inputs, to_tensors
-    from tinybert.features import collate
-    from tinybert.internals import forward_with_internals
+    from tinybert.data.features import collate
+    from tinybert.distillation import mapping
+    from tinybert.models.internals import forward_with_internals
+    from tinybert.training.evaluate import model_inputs, to_tensors
 
     kind, shape = ("bert", TEACHER) if stage == "finetune" else ("tinybert", STUDENT)
     start = time.perf_counter()
@@ -252,7 +258,7 @@ def latency_features(args):
     if not args.quick and os.path.isfile(dev) and os.path.isfile(vocab):
         from paddlenlp.transformers import BertTokenizer
 
-        from tinybert.latency import features_from_texts
+        from tinybert.serving.latency import features_from_texts
 
         with open(dev, encoding="utf-8") as handle:
             sentences = [line.split("\t")[0] for line in handle.read().splitlines()[1:] if line.strip()]
@@ -264,8 +270,8 @@ def latency_features(args):
 
 def exported_runner(model, directory: str, fmt: str, precision: str, max_seq_length: int):
     """Write ``model`` as export_model.py does (no dev check: random weights) and load its runtime."""
-    from tinybert import deploy
-    from tinybert.inference import BACKENDS
+    from tinybert.serving import deploy
+    from tinybert.serving.inference import BACKENDS
 
     os.makedirs(directory, exist_ok=True)
     if fmt == "paddle":
@@ -281,9 +287,9 @@ def exported_runner(model, directory: str, fmt: str, precision: str, max_seq_len
 
 def inference(args) -> dict:
     """TinyBERT4 (4L/312) against BERT-base (12L/768) in every runtime and precision, timed by
-    tinybert.latency.measure in one run (alternating rounds, median)."""
-    from tinybert.latency import describe, dygraph_runner, measure
+    tinybert.serving.latency.measure in one run (alternating rounds, median)."""
     from tinybert.report import inference_parameters
+    from tinybert.serving.latency import describe, dygraph_runner, measure
 
     models = {"teacher": build("bert", BERT_BASE, 1), "student": build("tinybert", STUDENT, 2,
                                                                         fit_size=BERT_BASE["hidden_size"])}
@@ -338,7 +344,7 @@ def matmul_peak(trials: int = 8) -> float:
 
 def stage1_flops(features, batch_size: int) -> float:
     """FLOPs of one epoch of our stage 1: teacher forward + student forward/backward (3x forward)."""
-    from tinybert.features import epoch_batches
+    from tinybert.data.features import epoch_batches
 
     total = 0.0
     for batch in epoch_batches(features.lengths, batch_size, 42, 0):

@@ -1,4 +1,4 @@
-"""Benchmark: batched augmentation (tinybert.augment) against one forward per word.
+"""Benchmark: batched augmentation (tinybert.augmentation.augment) against one forward per word.
 
 The "naive" augmenter below is what the reference scripts do (docs/math.md#data-augmentation): for every
 candidate word, one BERT forward over ``[CLS] masked [SEP] original [SEP]`` computing the
@@ -29,11 +29,19 @@ prepare_process()
 
 import numpy as np  # noqa: E402
 
-from tinybert.augment import (CandidateFinder, GloveNeighbours, MaskedLM, Row, Settings,  # noqa: E402
-                              augment_rows, candidate_positions, sample_variants)
-from tinybert.glove import load_glove  # noqa: E402
-from tinybert.stopwords import ENGLISH_STOP_WORDS  # noqa: E402
-from tinybert.tasks import get_task  # noqa: E402
+from tinybert.augmentation.augment import (  # noqa: E402
+    CandidateFinder,
+    GloveNeighbours,
+    MaskedLM,
+    Row,
+    Sampling,
+    augment_rows,
+    candidate_positions,
+    sample_variants,
+)
+from tinybert.augmentation.glove import load_glove  # noqa: E402
+from tinybert.augmentation.stopwords import ENGLISH_STOP_WORDS  # noqa: E402
+from tinybert.data.tasks import get_task  # noqa: E402
 
 VOCAB_SIZE = 30522
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(20)]
@@ -186,7 +194,7 @@ def main():
         glove = load_glove(glove_path, 100000, progress=False)
         masked_lm = build_model(vocab_file)
         texts = sentences(rng, args.examples, known, unknown)
-        settings = Settings(args.N, args.M, 0.4, 42, args.batch_size)
+        settings = Sampling(args.N, args.M, 0.4, 42, args.batch_size)
         naive = NaiveAugmenter(masked_lm, glove, args.M)
 
         def fresh_finder():  # nothing remembered from an earlier run

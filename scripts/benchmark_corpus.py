@@ -1,4 +1,4 @@
-"""Speed of the general-distillation data pipeline (tinybert.corpus); prints JSON.
+"""Speed of the general-distillation data pipeline (tinybert.data.corpus); prints JSON.
 
 Two questions, answered on the same corpus and tokenizer:
 
@@ -54,7 +54,7 @@ def build_corpus(directory: str, min_tokens_hint: int):
             lines = [row[1].strip() for row in list(csv.reader(io.StringIO(handle.read())))[1:] if row[1].strip()]
         source = "rotten_tomatoes snippets, MiniLM WordPiece vocabulary"
     else:
-        from tiny import NEUTRAL, POSITIVE, NEGATIVE, write_vocab  # noqa: E402
+        from tiny import NEGATIVE, NEUTRAL, POSITIVE, write_vocab  # noqa: E402
 
         vocab = write_vocab(os.path.join(directory, "vocab"))
         words = NEUTRAL + POSITIVE + NEGATIVE
@@ -109,7 +109,7 @@ def make_step(quick: bool, step_ms: float):
 
 def pipeline_alone(corpus, max_batches: int):
     """Tokens/s of the synchronous pipeline (real tokens: [CLS]/[SEP] included, padding not)."""
-    from tinybert.corpus import BackgroundBatches
+    from tinybert.data.corpus import BackgroundBatches
 
     stream = BackgroundBatches(corpus, num_epochs=None, mode="sync")
     tokens, began = 0, time.perf_counter()
@@ -124,7 +124,7 @@ def pipeline_alone(corpus, max_batches: int):
 
 def with_consumer(corpus, mode: str, steps: int, step):
     """Wait fraction of a loop that does ``step`` per batch, data from ``mode``."""
-    from tinybert.corpus import BackgroundBatches, make_iterable_dataset
+    from tinybert.data.corpus import BackgroundBatches, make_iterable_dataset
 
     began = time.perf_counter()
     if mode == "dataloader":
@@ -162,7 +162,7 @@ def run(quick: bool = False, modes=("process", "thread"), steps: int = 30, step_
         batch_size: int = 32, max_seq_length: int = 128):
     from paddlenlp.transformers import BertTokenizer
 
-    from tinybert.corpus import PackedCorpus
+    from tinybert.data.corpus import PackedCorpus
 
     if quick:
         steps, batch_size, max_seq_length = min(steps, 5), 8, 64

@@ -22,7 +22,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tinybert.errors import UserError, run_cli  # noqa: E402
-from tinybert.report import RESULT_COLUMNS, csv_table, markdown_table, result_row, write_text  # noqa: E402
+from tinybert.report import (  # noqa: E402
+    RESULT_COLUMNS,
+    csv_table,
+    markdown_table,
+    result_row,
+    write_text,
+)
 
 RESULTS_FILE = "results.json"
 

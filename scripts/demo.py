@@ -284,8 +284,8 @@ LATENCY_BATCHES = (1, 32)
 
 def evaluate_models(paths: Dict[str, str], glue: str, settings: Settings):
     """Dev metrics of every model (tinybert.report.Evaluated, models kept in memory)."""
+    from tinybert.data.tasks import get_task
     from tinybert.report import evaluate_checkpoint, load_dev
-    from tinybert.tasks import get_task
 
     spec = get_task(TASK)
     dev_sets = load_dev(spec, glue)
@@ -295,8 +295,8 @@ def evaluate_models(paths: Dict[str, str], glue: str, settings: Settings):
 
 def measure_models(runners: Dict[str, object], sentences: Sequence[str], tokenizer, settings: Settings,
                    batch_sizes: Sequence[int] = LATENCY_BATCHES) -> dict:
-    """tinybert.latency.measure on the dev sentences: every runner, alternating rounds."""
-    from tinybert.latency import features_from_texts, measure
+    """tinybert.serving.latency.measure on the dev sentences: every runner, alternating rounds."""
+    from tinybert.serving.latency import features_from_texts, measure
 
     features = features_from_texts(tokenizer, sentences[:settings.latency_sentences], settings.max_seq_length)
     examples = {b: settings.latency_sentences if b > 1 else max(1, settings.latency_sentences // 2)
@@ -313,8 +313,8 @@ def seconds_per_example(measured: dict) -> Dict[int, Dict[str, float]]:
 
 def latencies(evaluated, sentences: Sequence[str], settings: Settings,
               batch_sizes: Sequence[int] = LATENCY_BATCHES) -> Dict[int, Dict[str, float]]:
-    """Seconds per example of each dygraph model at each batch size (tinybert.latency.measure)."""
-    from tinybert.latency import dygraph_runner
+    """Seconds per example of each dygraph model at each batch size (tinybert.serving.latency.measure)."""
+    from tinybert.serving.latency import dygraph_runner
 
     tokenizer = next(iter(evaluated.values())).tokenizer
     runners = {name: dygraph_runner(e.model) for name, e in evaluated.items()}
@@ -337,7 +337,7 @@ def export_models(paths: Dict[str, str], glue: str, settings: Settings, output_d
     Each export is verified on the dev set as it is written (float32 logits within 1e-4 of
     dygraph, INT8's accuracy change recorded); returns the manifests by deployed name.
     """
-    from tinybert.deploy import export_checkpoint
+    from tinybert.serving.deploy import export_checkpoint
 
     manifests = {}
     for model in DEPLOYED_MODELS:
@@ -351,13 +351,13 @@ def export_models(paths: Dict[str, str], glue: str, settings: Settings, output_d
 
 
 def deployed_runners(manifests: Dict[str, dict]) -> Dict[str, object]:
-    from tinybert.inference import Predictor
+    from tinybert.serving.inference import Predictor
 
     return {name: Predictor(m["directory"]).run for name, m in manifests.items()}
 
 
 def checkpoint_size(path: str) -> int:
-    from tinybert.models import WEIGHTS_FILE
+    from tinybert.models.loading import WEIGHTS_FILE
 
     return os.path.getsize(os.path.join(path, WEIGHTS_FILE))
 
@@ -516,7 +516,7 @@ def main(argv=None) -> dict:
     evaluated, sentences = evaluate_models(
         {"teacher": built["teacher"], "distilled": built["distilled"], "baseline": built["baseline"]},
         built["glue"], settings)
-    from tinybert.latency import describe, dygraph_runner
+    from tinybert.serving.latency import describe, dygraph_runner
 
     runners = {name: dygraph_runner(e.model) for name, e in evaluated.items()}
     manifests = {}

@@ -13,7 +13,7 @@ something better than random weights, for the same task-distillation budget?
     (b) the same shape, randomly initialised (same seed);
  3. both through task-distillation stage 1 and stage 2 with the demo's fine-tuned teacher, on
     the demo's augmented training set, with the same settings;
- 4. dev accuracy, parameters and latency (tinybert.latency) of both and of the teacher:
+ 4. dev accuracy, parameters and latency (tinybert.serving.latency) of both and of the teacher:
     printed, and saved to <output_dir>/results.json and results.md.
 
 A demonstration on ~12k short sentences, not a reproduction: the paper general-distils on
@@ -81,8 +81,8 @@ def run(name: str, command, log_dir: str) -> float:
 
 def write_corpus(args, out: str) -> dict:
     """Every non-dev snippet of the demo's seeded split, one per document; no dev sentence."""
-    from tinybert.data import read_examples
-    from tinybert.tasks import get_task
+    from tinybert.data.glue import read_examples
+    from tinybert.data.tasks import get_task
 
     split_dir = os.path.join(out, "corpus_split")
     run("corpus split", [sys.executable, os.path.join(ROOT, "scripts", "make_rt_task.py"), "--source",
@@ -104,8 +104,8 @@ def random_student(args, teacher_dir: str, path: str) -> None:
     import paddle
     from paddlenlp.transformers import BertTokenizer, TinyBertForSequenceClassification
 
-    from tinybert.general import student_config
-    from tinybert.models import load_model
+    from tinybert.distillation.general import student_config
+    from tinybert.models.loading import load_model
 
     teacher = load_model("bert", teacher_dir, "--teacher_path")
     shape = argparse.Namespace(student_num_layers=args.layers, student_hidden_size=args.hidden,
@@ -135,9 +135,9 @@ def task_distill(args, name: str, student: str, out: str, log_dir: str) -> dict:
 
 
 def evaluate(args, models: dict) -> dict:
-    from tinybert import latency
+    from tinybert.data.tasks import get_task
     from tinybert.report import evaluate_checkpoint, load_dev
-    from tinybert.tasks import get_task
+    from tinybert.serving import latency
 
     spec = get_task(TASK)
     devs = load_dev(spec, os.path.join(args.demo_dir, "glue"))

@@ -84,10 +84,18 @@ def read_stages(path):
 
 @run_cli
 def main(argv=None):
-    from tinybert.report import (RESULT_COLUMNS, evaluate_checkpoint, load_dev, markdown_table, ratio,
-                                 result_row, write_json, write_text)
+    from tinybert.data.tasks import get_task
+    from tinybert.report import (
+        RESULT_COLUMNS,
+        evaluate_checkpoint,
+        load_dev,
+        markdown_table,
+        ratio,
+        result_row,
+        write_json,
+        write_text,
+    )
     from tinybert.runtime import select_device
-    from tinybert.tasks import get_task
 
     args = parse_args(argv)
     spec = get_task(args.task_name)

@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tinybert.checkpoint import atomic_directory  # noqa: E402
 from tinybert.errors import UserError, run_cli  # noqa: E402
+from tinybert.training.checkpoint import atomic_directory  # noqa: E402
 
 DEFAULT_CACHE = os.path.join(ROOT, "assets")
 SOURCE_FILE = "SOURCE.json"

@@ -31,8 +31,8 @@ from typing import Dict, List, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tinybert.checkpoint import atomic_directory  # noqa: E402
 from tinybert.errors import UserError, run_cli  # noqa: E402
+from tinybert.training.checkpoint import atomic_directory  # noqa: E402
 
 DEFAULT_SOURCE = os.path.join(ROOT, "assets", "rotten_tomatoes", "rotten_tomatoes_corpus_full.csv.bz2")
 LABELS = {"fresh": "1", "rotten": "0"}

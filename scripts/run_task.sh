@@ -7,7 +7,7 @@
 #   e.g. GLUE_DIR=./glue DEVICE=gpu bash scripts/run_task.sh SST-2
 #        AUGMENT=1 GLOVE_EMBS=./glove.6B.300d.txt bash scripts/run_task.sh RTE --skip_bad_rows
 #
-# Hyperparameters come from configs/glue.json (python -m tinybert.hparams TASK KEY); every one
+# Hyperparameters come from configs/glue.json (python -m tinybert.data.hparams TASK KEY); every one
 # can be overridden by an environment variable. Extra flags go to finetune_teacher.py and both
 # task_distill.py stages, after the defaults, so they win (e.g. --max_seq_length 128); the
 # final evaluation honours --max_seq_length/--skip_bad_rows/--eval_batch_size and ignores the rest.
@@ -61,11 +61,11 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 CONFIG_ARGS=()
 [ -n "${HPARAMS_CONFIG:-}" ] && CONFIG_ARGS=(--config "$HPARAMS_CONFIG")
 declare -A HP
-HP_TEXT="$("$PYTHON" -m tinybert.hparams "$TASK_ARG" "${CONFIG_ARGS[@]}")"  # a one-line error for a bad task
+HP_TEXT="$("$PYTHON" -m tinybert.data.hparams "$TASK_ARG" "${CONFIG_ARGS[@]}")"  # a one-line error for a bad task
 while IFS='=' read -r key value; do
   [ -n "$key" ] && HP["$key"]="$value"
 done <<< "$HP_TEXT"
-TASK="$("$PYTHON" -c 'import sys; from tinybert.tasks import get_task; print(get_task(sys.argv[1]).name)' "$TASK_ARG")"
+TASK="$("$PYTHON" -c 'import sys; from tinybert.data.tasks import get_task; print(get_task(sys.argv[1]).name)' "$TASK_ARG")"
 
 TEACHER="${TEACHER:-bert-base-uncased}"
 TEACHER_TYPE="${TEACHER_TYPE:-bert}"
@@ -197,7 +197,7 @@ run_stage teacher "$TEACHER_DIR" best_model checkpoint-last -- \
 # 2. data augmentation (optional): <glue_dir>/<TASK>/train_aug.tsv, written atomically
 if [ "$AUGMENT" = "1" ]; then
   if [ -z "$GLUE_DIR" ]; then
-    GLUE_DIR="$("$PYTHON" -c 'from tinybert.runtime import quiet_paddlenlp; quiet_paddlenlp(); from tinybert.data import default_glue_dir; print(default_glue_dir())' | tail -n 1)"
+    GLUE_DIR="$("$PYTHON" -c 'from tinybert.runtime import quiet_paddlenlp; quiet_paddlenlp(); from tinybert.data.glue import default_glue_dir; print(default_glue_dir())' | tail -n 1)"
   fi
   AUG_FILE="$GLUE_DIR/$TASK/train_aug.tsv"
   if [ -f "$AUG_FILE" ]; then

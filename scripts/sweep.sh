@@ -39,14 +39,14 @@ SWEEP_DIR="${SWEEP_DIR:-./tmp/sweep}"
 KEEP_GOING="${KEEP_GOING:-1}"
 CONFIG_ARGS=()
 [ -n "${HPARAMS_CONFIG:-}" ] && CONFIG_ARGS=(--config "$HPARAMS_CONFIG")
-hp() { "$PYTHON" -m tinybert.hparams "$1" "$2" "${CONFIG_ARGS[@]}"; }
+hp() { "$PYTHON" -m tinybert.data.hparams "$1" "$2" "${CONFIG_ARGS[@]}"; }
 
 mkdir -p "$SWEEP_DIR"
 FAILED=()
 POINTS=0
 for task_arg in $TASKS; do
   hp "$task_arg" batch_size > /dev/null  # a one-line error for an unknown task, before any training
-  task="$("$PYTHON" -c 'import sys; from tinybert.tasks import get_task; print(get_task(sys.argv[1]).name)' "$task_arg")"
+  task="$("$PYTHON" -c 'import sys; from tinybert.data.tasks import get_task; print(get_task(sys.argv[1]).name)' "$task_arg")"
   batch_sizes="${BATCH_SIZES:-$(hp "$task" batch_size)}"
   inter_lrs="${INTER_LRS:-$(hp "$task" inter_lr)}"
   pred_lrs="${PRED_LRS:-$(hp "$task" pred_lr)}"

@@ -1,7 +1,7 @@
 """Gradients of one stage-2 step, computed by the product's own pieces, in one or several processes.
 
 Run alone (one process) or under ``python -m paddle.distributed.launch`` (several). It builds
-the stage-2 job exactly as ``task_distill.py`` does (``tinybert.distill.build_job``), takes
+the stage-2 job exactly as ``task_distill.py`` does (``tinybert.distillation.task.build_job``), takes
 this rank's first batch from ``TaskBatches``, wraps the student with
 ``Distribution.data_parallel`` and runs one forward and backward. Rank 0 writes every
 trainable parameter's gradient to ``<out>``. Dropout is off (eval mode) so that the only
@@ -21,10 +21,10 @@ prepare_process()
 import numpy as np  # noqa: E402
 
 import task_distill  # noqa: E402
-from tinybert import distill  # noqa: E402
-from tinybert.distributed import Distribution  # noqa: E402
+from tinybert.data.tasks import get_task  # noqa: E402
+from tinybert.distillation import task as distill  # noqa: E402
 from tinybert.runtime import select_device, set_seed  # noqa: E402
-from tinybert.tasks import get_task  # noqa: E402
+from tinybert.training.distributed import Distribution  # noqa: E402
 
 
 def main():

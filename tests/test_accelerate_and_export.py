@@ -4,11 +4,12 @@
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from tinybert import accelerate, export
+
 from tinybert.errors import UserError
-from tinybert.models import load_model
+from tinybert.models.loading import load_model
+from tinybert.serving import export
+from tinybert.training import accelerate
 
 
 def test_amp_on_cpu_warns_and_trains_in_float32(capsys):

@@ -6,19 +6,27 @@ import sys
 
 import numpy as np
 import pytest
+import tiny
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import data_augmentation
-import tiny
-from tinybert import augment
-from tinybert.augment import (CandidateFinder, GloveNeighbours, MaskedLM, candidate_positions, is_candidate,
-                              sample_variants, split_words, top_k_rows)
-from tinybert.data import read_examples
+from tinybert.augmentation import augment
+from tinybert.augmentation.augment import (
+    CandidateFinder,
+    GloveNeighbours,
+    MaskedLM,
+    candidate_positions,
+    is_candidate,
+    sample_variants,
+    split_words,
+    top_k_rows,
+)
+from tinybert.augmentation.glove import cache_paths, load_glove
+from tinybert.data.glue import read_examples
+from tinybert.data.tasks import get_task
 from tinybert.errors import UserError
-from tinybert.glove import cache_paths, load_glove
-from tinybert.models import load_masked_lm
-from tinybert.tasks import get_task
+from tinybert.models.loading import load_masked_lm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -335,7 +343,7 @@ def test_default_n_without_a_usable_table_is_a_user_error_not_a_hidden_copy(tmp_
 
 
 def test_the_command_uses_the_tables_n(tmp_path, assets, capsys):
-    from tinybert.hparams import task_hparams
+    from tinybert.data.hparams import task_hparams
 
     tiny.write_task(str(tmp_path), "RTE", n_train=3)
     data_augmentation.main(["--pretrained_bert_model", "none", "--glove_embs", assets["glove"],

@@ -10,7 +10,6 @@ import os
 import shutil
 
 import pytest
-
 import tiny
 
 
@@ -130,7 +129,7 @@ def prepare(kind, work, monkeypatch):
     if kind == "no-space":
         import errno
 
-        import tinybert.checkpoint as checkpoint
+        import tinybert.training.checkpoint as checkpoint
 
         def full_disk(directory):
             raise OSError(errno.ENOSPC, "No space left on device")

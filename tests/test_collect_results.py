@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 import tiny
 from scripts_import import load_script
 

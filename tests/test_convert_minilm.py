@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 import pytest
-
 from scripts_import import load_script
 from tiny import VOCAB, write_vocab
-from tinybert.tools import convert_minilm as cm
+
 from tinybert.errors import UserError
+from tinybert.tools import convert_minilm as cm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_MINILM = os.path.join(ROOT, "assets", "minilm")
@@ -120,7 +120,7 @@ def test_config_and_tokenizer_files_come_from_the_source(ported):
 def test_classifier_and_suite_loaders_load_the_encoder(ported):
     from paddlenlp.transformers import BertForSequenceClassification, BertTokenizer
 
-    from tinybert.models import load_model, load_matching, read_state_dict
+    from tinybert.models.loading import load_matching, load_model, read_state_dict
 
     _, target = ported
     expected = cm.load_paddle_bert(target).state_dict()

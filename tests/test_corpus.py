@@ -16,8 +16,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tinybert import corpus as corpus_mod
-from tinybert.corpus import (MAX_LINE_CHARS, BackgroundBatches, PackedCorpus, StreamPosition, find_corpus_files)
+from tinybert.data import corpus as corpus_mod
+from tinybert.data.corpus import (
+    MAX_LINE_CHARS,
+    BackgroundBatches,
+    PackedCorpus,
+    StreamPosition,
+    find_corpus_files,
+)
 from tinybert.errors import UserError
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import tiny
 from scripts_import import load_script
 
@@ -32,7 +31,7 @@ def test_glove_asset_becomes_the_official_text_format(tmp_path):
 
 
 def test_converted_glove_values_are_exact_and_load_in_augmentation(tmp_path):
-    from tinybert.glove import load_glove
+    from tinybert.augmentation.glove import load_glove
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(20, 50)).astype(np.float32)

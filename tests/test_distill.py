@@ -4,17 +4,23 @@ import json
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from tinybert import distill, mapping
-from tinybert.data import read_examples
+
+from tinybert.data.features import collate, featurize
+from tinybert.data.glue import read_examples
+from tinybert.data.tasks import get_task
+from tinybert.distillation import mapping
+from tinybert.distillation import task as distill
 from tinybert.errors import UserError
-from tinybert.evaluate import model_inputs, predict_logits, to_tensors
-from tinybert.features import collate, featurize
-from tinybert.internals import forward_with_internals
-from tinybert.models import load_model, load_model_and_keys, load_tokenizer
-from tinybert.student import PER_LAYER, SHARED, DistillationStudent, projection_mode, record_projection
-from tinybert.tasks import get_task
+from tinybert.models.loading import load_model, load_model_and_keys, load_tokenizer
+from tinybert.models.student import (
+    PER_LAYER,
+    SHARED,
+    DistillationStudent,
+    projection_mode,
+    record_projection,
+)
+from tinybert.training.evaluate import model_inputs, predict_logits, to_tensors
 
 SPEC = get_task("SST-2")
 

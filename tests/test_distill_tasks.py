@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 import pytest
+import tiny
 
 import task_distill
-import tiny
 
 
 @pytest.mark.parametrize("task,num_labels", [("STS-B", 1), ("MNLI", 3), ("CoLA", 2)])

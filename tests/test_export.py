@@ -11,12 +11,12 @@ import random
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from tinybert.deploy import export_checkpoint
+
 from tinybert.errors import UserError
-from tinybert.inference import MANIFEST, Predictor, read_manifest
-from tinybert.models import load_model
+from tinybert.models.loading import load_model
+from tinybert.serving.deploy import export_checkpoint
+from tinybert.serving.inference import MANIFEST, Predictor, read_manifest
 
 FORMATS = [("paddle", "float32"), ("onnx", "float32"), ("onnx", "int8")]
 MAX_LEN = 48

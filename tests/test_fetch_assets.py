@@ -6,8 +6,8 @@ import re
 import zipfile
 
 import pytest
-
 from scripts_import import load_script
+
 from tinybert.errors import UserError
 
 fetch_assets = load_script("fetch_assets")

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -254,8 +253,8 @@ def dev_metrics_of_reloaded_model(run, glue):
     from paddlenlp.transformers import BertForSequenceClassification, BertTokenizer
     from sklearn.metrics import accuracy_score, f1_score
 
-    from tinybert.data import load_split
-    from tinybert.tasks import get_task
+    from tinybert.data.glue import load_split
+    from tinybert.data.tasks import get_task
 
     best = os.path.join(run.output_dir, "best_model")
     model = BertForSequenceClassification.from_pretrained(best)

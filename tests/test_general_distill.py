@@ -12,9 +12,8 @@ import time
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from test_multiprocess import DIGEST, descendants, environment, worker_logs
+from test_multiprocess import DIGEST, environment, worker_logs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,9 +95,10 @@ def test_task_distillation_starts_from_the_general_student(work, trained, capsys
 
 def test_the_general_loss_is_task_stage_ones_loss_on_the_same_batch(work, trained):
     import task_distill
-    from tinybert import distill, general
-    from tinybert.distributed import Distribution
-    from tinybert.tasks import get_task
+    from tinybert.data.tasks import get_task
+    from tinybert.distillation import general
+    from tinybert.distillation import task as distill
+    from tinybert.training.distributed import Distribution
 
     cwd = os.getcwd()
     os.chdir(work)

@@ -3,11 +3,11 @@ directory given with --glue_dir is never filled behind the user's back."""
 import os
 
 import pytest
-
 import tiny
-from tinybert import data
+
+from tinybert.data import glue as data
+from tinybert.data.tasks import get_task
 from tinybert.errors import UserError
-from tinybert.tasks import get_task
 
 SPEC = get_task("RTE")
 

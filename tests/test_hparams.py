@@ -1,4 +1,4 @@
-"""configs/glue.json and tinybert.hparams: the paper's per-task table as data
+"""configs/glue.json and tinybert.data.hparams: the paper's per-task table as data
 (docs/math.md#paper-settings, docs/formats.md#per-task-hyperparameter-table)."""
 import json
 import os
@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from tinybert.data.hparams import DEFAULT_PATH, load_table, main, task_hparams
+from tinybert.data.tasks import TASKS
 from tinybert.errors import UserError
-from tinybert.hparams import DEFAULT_PATH, load_table, main, task_hparams
-from tinybert.tasks import TASKS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,10 +79,10 @@ def test_a_malformed_table_is_a_user_error(tmp_path, text):
 
 
 def test_cli_prints_one_value_for_shell_scripts():
-    out = subprocess.run([sys.executable, "-m", "tinybert.hparams", "sst-2", "max_seq_length"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "tinybert.data.hparams", "sst-2", "max_seq_length"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out == "64\n"
-    lr = subprocess.run([sys.executable, "-m", "tinybert.hparams", "CoLA", "inter_lr"], cwd=ROOT,
+    lr = subprocess.run([sys.executable, "-m", "tinybert.data.hparams", "CoLA", "inter_lr"], cwd=ROOT,
                         capture_output=True, text=True, check=True).stdout
     assert float(lr) == 5e-5
 

@@ -2,13 +2,13 @@
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from tinybert.features import collate, featurize
-from tinybert.data import Example
-from tinybert.evaluate import model_inputs, to_tensors
-from tinybert.internals import forward_with_internals
-from tinybert.models import load_model, load_tokenizer
+
+from tinybert.data.features import collate, featurize
+from tinybert.data.glue import Example
+from tinybert.models.internals import forward_with_internals
+from tinybert.models.loading import load_model, load_tokenizer
+from tinybert.training.evaluate import model_inputs, to_tensors
 
 
 @pytest.fixture(scope="module")

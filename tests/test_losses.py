@@ -3,7 +3,7 @@ import numpy as np
 import paddle
 import pytest
 
-from tinybert import losses
+from tinybert.distillation import losses
 
 RNG = np.random.default_rng(0)
 

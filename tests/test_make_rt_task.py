@@ -6,11 +6,11 @@ import json
 import os
 
 import pytest
-
 from scripts_import import load_script
-from tinybert.data import load_split
+
+from tinybert.data.glue import load_split
+from tinybert.data.tasks import get_task
 from tinybert.errors import UserError
-from tinybert.tasks import get_task
 
 make_rt_task = load_script("make_rt_task")
 

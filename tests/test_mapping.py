@@ -1,7 +1,7 @@
 """docs/math.md#layer-map: the layer map is computed from the depths, or given explicitly."""
 import pytest
 
-from tinybert import mapping
+from tinybert.distillation import mapping
 from tinybert.errors import UserError
 
 

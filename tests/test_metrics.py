@@ -9,8 +9,16 @@ from paddlenlp.metrics import AccuracyAndF1, Mcc, PearsonAndSpearman
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from tinybert.metrics import accuracy, f1_positive, matthews, pearson, predictions, spearman, task_metrics
-from tinybert.tasks import get_task
+from tinybert.data.tasks import get_task
+from tinybert.training.metrics import (
+    accuracy,
+    f1_positive,
+    matthews,
+    pearson,
+    predictions,
+    spearman,
+    task_metrics,
+)
 
 SEEDS = range(5)
 

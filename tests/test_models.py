@@ -1,18 +1,24 @@
-"""tinybert.models: checkpoints load completely or not at all (bare encoders, heads, fused
+"""tinybert.models.loading: checkpoints load completely or not at all (bare encoders, heads, fused
 attention, weights files)."""
 import os
 
 import numpy as np
 import pytest
-
 import tiny
+
 from tinybert.errors import UserError
-from tinybert.models import load_masked_lm, load_model, load_model_and_keys, read_weights, weights_path
+from tinybert.models.loading import (
+    load_masked_lm,
+    load_model,
+    load_model_and_keys,
+    read_weights,
+    weights_path,
+)
 
 
 def save_bare_encoder(classifier_dir, target, model_type):
     """What ``BertModel``/``TinyBertModel.save_pretrained`` writes: names without ``bert.``."""
-    from paddlenlp.transformers import (BertModel, BertTokenizer, TinyBertModel)
+    from paddlenlp.transformers import BertModel, BertTokenizer, TinyBertModel
 
     encoder_class = BertModel if model_type == "bert" else TinyBertModel
     encoder = encoder_class.from_pretrained(classifier_dir)
@@ -102,7 +108,11 @@ def test_a_refused_load_is_one_line_and_exit_2(tmp_path, capsys):
 
 def save_fused_bert(directory):
     import paddle
-    from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    from paddlenlp.transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizer,
+    )
 
     paddle.seed(0)
     model = BertForSequenceClassification(BertConfig(

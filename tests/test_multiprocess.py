@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import pytest
-
 import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Issue 11: tinybert.inference.Predictor and predict.py on real exports of tiny models."""
+"""Issue 11: tinybert.serving.inference.Predictor and predict.py on real exports of tiny models."""
 import importlib
 import json
 import os
@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-
 import tiny
-from tinybert.deploy import export_checkpoint
-from tinybert.inference import MANIFEST, Predictor
+
+from tinybert.serving.deploy import export_checkpoint
+from tinybert.serving.inference import MANIFEST, Predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LEN = 32
@@ -140,8 +140,8 @@ def test_predict_cli_smoke(exported):
 
 
 def test_latency_measures_a_predictor_and_a_dygraph_model_the_same_way(exported):
-    from tinybert.latency import dygraph_runner, features_from_texts, measure
-    from tinybert.models import load_model
+    from tinybert.models.loading import load_model
+    from tinybert.serving.latency import dygraph_runner, features_from_texts, measure
 
     root, single, _ = exported
     predictor = Predictor(single)

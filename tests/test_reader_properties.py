@@ -5,9 +5,9 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinybert.data import read_examples
+from tinybert.data.glue import read_examples
+from tinybert.data.tasks import TASKS
 from tinybert.errors import UserError
-from tinybert.tasks import TASKS
 
 cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
     ["", "0", "1", "entailment", "neutral", "3.5", '"quoted"', "'", "\r", "a\tb", "x" * 5000])

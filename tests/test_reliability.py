@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-
 import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,8 +115,8 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_last_good_checkpoint(
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_and_no_partial_directory(tmp_path):
-    from tinybert.checkpoint import atomic_directory
     from tinybert.errors import UserError
+    from tinybert.training.checkpoint import atomic_directory
 
     final = tmp_path / "best_model"
     with atomic_directory(str(final)) as temporary:

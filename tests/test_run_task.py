@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +96,7 @@ def test_hyperparameters_come_from_the_config_and_extra_flags_reach_every_stage(
     teacher = read_json(task / "teacher" / "run_finetune.json")["arguments"]
     stage1 = read_json(task / "inter" / "run_intermediate.json")["arguments"]
     stage2 = read_json(task / "pred" / "run_prediction.json")["arguments"]
-    from tinybert.hparams import task_hparams
+    from tinybert.data.hparams import task_hparams
 
     table = task_hparams("SST-2")
     assert (teacher["learning_rate"], teacher["num_train_epochs"]) == (table["teacher_lr"], table["teacher_epochs"])

@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 import pytest
-
 from scripts_import import load_script
 from tiny import make_bert
-from tinybert.tools import student_builder as sb
+
 from tinybert.errors import UserError
+from tinybert.tools import student_builder as sb
 
 SOURCE_LAYERS = 4
 
@@ -54,7 +54,7 @@ def test_from_pretrained_loads_the_student_with_the_right_depth(teacher, tmp_pat
 
 
 def test_the_suite_loads_the_student_and_its_tokenizer(teacher, tmp_path):
-    from tinybert.models import load_model, load_tokenizer
+    from tinybert.models.loading import load_model, load_tokenizer
 
     out = str(tmp_path / "student")
     sb.build_student(teacher, out, layers=[1])
@@ -77,7 +77,7 @@ def test_projections_are_per_layer_identities(teacher, tmp_path):
 @pytest.mark.parametrize("source, student", [(6, 3), (12, 4), (12, 6), (4, 4), (4, 1), (24, 8)])
 def test_num_layers_keeps_the_teacher_layers_the_uniform_map_assigns(source, student):
     """Student layer j starts as the layer it will be distilled from (1-based in the map)."""
-    from tinybert import mapping
+    from tinybert.distillation import mapping
 
     taught = [teacher for _, teacher in mapping.uniform(source, student).attention]
     assert sb.evenly_spaced_layers(source, student) == [t - 1 for t in taught]
@@ -93,7 +93,10 @@ def test_num_layers_spreads_non_dividing_depths_and_always_keeps_the_last_layer(
 
 def test_a_student_with_every_layer_encodes_like_the_source(teacher, tmp_path):
     import paddle
-    from paddlenlp.transformers import BertForSequenceClassification, TinyBertForSequenceClassification
+    from paddlenlp.transformers import (
+        BertForSequenceClassification,
+        TinyBertForSequenceClassification,
+    )
 
     out = str(tmp_path / "student")
     sb.build_student(teacher, out, num_layers=SOURCE_LAYERS, keep_classifier=True)
@@ -110,7 +113,6 @@ def test_a_student_with_every_layer_encodes_like_the_source(teacher, tmp_path):
 
 def test_a_bare_bert_model_source_works(tmp_path):
     from paddlenlp.transformers import BertModel
-
     from tiny import write_vocab
 
     teacher = make_bert(str(tmp_path / "t"), layers=2)

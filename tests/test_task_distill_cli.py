@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,10 +51,10 @@ def workdir(tmp_path_factory):
 def dev_predictions(model_class, path, work):
     from paddlenlp.transformers import BertTokenizer
 
-    from tinybert.data import read_examples
-    from tinybert.evaluate import predict_logits
-    from tinybert.features import featurize
-    from tinybert.tasks import get_task
+    from tinybert.data.features import featurize
+    from tinybert.data.glue import read_examples
+    from tinybert.data.tasks import get_task
+    from tinybert.training.evaluate import predict_logits
 
     model = model_class.from_pretrained(path)
     tokenizer = BertTokenizer.from_pretrained(path)
@@ -85,7 +84,10 @@ def test_stage_one_checkpoint_loads_with_paddlenlp_and_carries_trained_projectio
 
 
 def test_distilled_student_agrees_with_the_teacher_on_the_dev_set(workdir):
-    from paddlenlp.transformers import BertForSequenceClassification, TinyBertForSequenceClassification
+    from paddlenlp.transformers import (
+        BertForSequenceClassification,
+        TinyBertForSequenceClassification,
+    )
 
     work, _, _ = workdir
     teacher_preds, labels = dev_predictions(BertForSequenceClassification, str(work / "teacher_ft/best_model"), work)

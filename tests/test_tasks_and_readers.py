@@ -3,14 +3,14 @@ import os
 
 import numpy as np
 import pytest
+import tiny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tiny
-from tinybert.data import AUG_FILE, load_split, locate, read_examples
+from tinybert.data.features import collate, epoch_batches, featurize
+from tinybert.data.glue import AUG_FILE, load_split, locate, read_examples
+from tinybert.data.tasks import TASKS, get_task
 from tinybert.errors import UserError
-from tinybert.features import collate, epoch_batches, featurize
-from tinybert.tasks import TASKS, get_task
 
 N_TRAIN, N_DEV = 12, 6
 
@@ -301,7 +301,7 @@ def test_pair_encoding_gives_the_second_segment_token_type_1(glue, tokenizer):
 
 @pytest.mark.filterwarnings("ignore:Be aware, overflowing tokens")
 def test_long_inputs_are_truncated_to_max_seq_length(tokenizer):
-    from tinybert.data import Example
+    from tinybert.data.glue import Example
 
     long_text = " ".join(["good movie"] * 60)
     single = featurize([Example((long_text,), 1, 2)], tokenizer, 16, regression=False)

@@ -2,16 +2,21 @@
 import numpy as np
 import paddle
 import pytest
-
 import tiny
-from tinybert.batches import TaskBatches, fingerprint, shard
-from tinybert.checkpoint import changed_settings
-from tinybert.distributed import launched_world
+
+from tinybert.data.batches import TaskBatches, fingerprint, shard
+from tinybert.data.features import Features
 from tinybert.errors import UserError
-from tinybert.features import Features
-from tinybert.internals import forward_with_internals
-from tinybert.models import load_model
-from tinybert.student import PER_LAYER, SHARED, DistillationStudent, freeze_unused
+from tinybert.models.internals import forward_with_internals
+from tinybert.models.loading import load_model
+from tinybert.models.student import (
+    PER_LAYER,
+    SHARED,
+    DistillationStudent,
+    freeze_unused,
+)
+from tinybert.training.checkpoint import changed_settings
+from tinybert.training.distributed import launched_world
 
 
 @pytest.fixture()
@@ -132,7 +137,7 @@ def test_world_is_one_process_unless_launched(monkeypatch):
 
 
 def test_the_meter_reads_the_mean_of_each_term_once_and_names_a_nan_with_its_steps():
-    from tinybert.train import NonFiniteLoss, TermMeter
+    from tinybert.training.meter import NonFiniteLoss, TermMeter
 
     meter = TermMeter("intermediate")
     for loss, hidden in ((1.0, 0.5), (3.0, 1.5)):
@@ -148,7 +153,7 @@ def test_the_meter_reads_the_mean_of_each_term_once_and_names_a_nan_with_its_ste
 
 
 def test_the_learning_rate_rises_over_the_warmup_then_falls_to_zero():
-    from tinybert.optim import warmup_then_decay
+    from tinybert.training.optim import warmup_then_decay
 
     factor = warmup_then_decay(4, 20)
     assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]

@@ -107,8 +107,13 @@ def make_bert(directory: str, num_labels: int = 2, hidden: int = 32, layers: int
               dropout: float = 0.1):
     """Save a randomly initialised tiny BERT/TinyBERT classifier + tokenizer to ``directory``."""
     import paddle
-    from paddlenlp.transformers import (BertConfig, BertForSequenceClassification, BertTokenizer,
-                                        TinyBertConfig, TinyBertForSequenceClassification)
+    from paddlenlp.transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizer,
+        TinyBertConfig,
+        TinyBertForSequenceClassification,
+    )
 
     paddle.seed(seed)
     common = dict(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,

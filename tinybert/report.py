@@ -7,7 +7,7 @@ Used by ``scripts/evaluate_run.py`` (the last stage of ``scripts/run_task.sh``),
 Parameter counts are those of the model used for prediction: the TinyBERT projections
 (``fit_dense``/``fit_denses``) exist only to train stage 1 (docs/math.md#projections) and are left out.
 
-Latency figures come from the project's one latency function, :func:`tinybert.latency.measure`
+Latency figures come from the project's one latency function, :func:`tinybert.serving.latency.measure`
 (real sentences, dynamic padding, warm-up, alternating rounds, median and spread).
 """
 from __future__ import annotations
@@ -31,23 +31,6 @@ def inference_parameters(model) -> int:
                    if not any(part in f".{name}" for part in TRAINING_ONLY)))
 
 
-def checkpoint_model_type(path: str, default: str = "bert") -> str:
-    """``tinybert`` or ``bert``, from ``architectures``/``model_type`` in the checkpoint's config."""
-    from .models import CONFIG_FILES
-
-    for name in CONFIG_FILES:
-        config_path = os.path.join(path, name)
-        if os.path.isfile(config_path):
-            try:
-                with open(config_path, encoding="utf-8") as handle:
-                    config = json.load(handle)
-            except (OSError, ValueError):
-                break
-            text = " ".join(config.get("architectures") or []) + " " + str(config.get("model_type", ""))
-            return "tinybert" if "tinybert" in text.lower() else "bert"
-    return default
-
-
 @dataclass
 class Evaluated:
     """A checkpoint, its dev metrics and its size."""
@@ -69,7 +52,7 @@ class Evaluated:
 
 
 def load_dev(spec, glue_dir: Optional[str], skip_bad_rows: bool = False):
-    from .data import load_split
+    from .data.glue import load_split
 
     return load_split(glue_dir, spec, "dev", skip_bad_rows)
 
@@ -77,10 +60,10 @@ def load_dev(spec, glue_dir: Optional[str], skip_bad_rows: bool = False):
 def evaluate_checkpoint(name: str, path: str, spec, dev_sets, max_seq_length: int, batch_size: int = 64,
                         model_type: Optional[str] = None) -> Evaluated:
     """Load a ``save_pretrained`` directory and compute the task's dev metrics."""
-    from .evaluate import evaluate_task
-    from .features import featurize
-    from .internals import hidden_size, num_layers
-    from .models import load_model, load_tokenizer
+    from .data.features import featurize
+    from .models.internals import hidden_size, num_layers
+    from .models.loading import checkpoint_model_type, load_model, load_tokenizer
+    from .training.evaluate import evaluate_task
 
     model_type = model_type or checkpoint_model_type(path)
     flag = f"{name} checkpoint"

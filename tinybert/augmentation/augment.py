@@ -1,0 +1,499 @@
+"""Data augmentation for task distillation: the algorithm of docs/math.md#data-augmentation, batched.
+
+TinyBERT (Jiao et al., §3.1 "Data Augmentation" and Algorithm 1) multiplies a task's training
+set by replacing words with likely alternatives:
+
+1. each text is split with BERT's basic tokenizer; alphabetic words that are not stop
+   words are *candidate words* (:func:`split_words`, :func:`candidate_positions`);
+2. candidates, once per word position: a word that is one WordPiece is masked and the
+   masked LM's top-K predictions are taken (input ``[CLS] masked [SEP] original [SEP]``),
+   without ``##`` pieces, special tokens and the word itself; any other word gets its K
+   nearest GloVe words (:class:`CandidateFinder`);
+3. N times, each candidate word is replaced with probability p by a random one of its
+   candidates; a sample is kept if it is new (:func:`sample_variants`).
+
+The reference scripts run one BERT forward per word; here the masked copies of many
+sentences share one forward (dynamic padding, attention mask, the MLM head applied to the
+masked positions only) and the GloVe neighbours of many words come from one matrix product.
+
+The output does not depend on ``--batch_size``: sampling uses a generator seeded by
+(``--seed``, line number), and a top-K set whose K-th and (K+1)-th scores are so close that
+the floating-point noise of a different batch composition could swap them is recomputed
+alone, so every set equals that of a one-query computation (:func:`top_k_rows`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..data.glue import AUG_FILE, decoded_lines, locate, parse_row, task_dir
+from ..data.tasks import TaskSpec
+from ..errors import UserError, require
+from .glove import GloVe, load_glove
+from .stopwords import is_stop_word
+
+NO_MODEL = "none"
+MAX_BERT_LENGTH = 512
+TIE_TOLERANCE = 1e-5  # relative gap at the top-K cut; batch noise measured here: 3e-7 to 8e-7
+EXAMPLES_PER_CHUNK = 256  # examples whose candidate searches are pooled into shared batches
+TOKENS_PER_SEQUENCE = 128  # a forward holds at most batch_size * this many padded tokens
+GLOVE_SCORES_PER_BATCH = 2 ** 24  # floats in one [words, V] similarity matrix (64 MB)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    n_samples: int  # N: samples drawn per text column
+    top_k: int = 15  # K (the seed's --M)
+    p: float = 0.4
+    seed: int = 42
+    batch_size: int = 64  # masked sequences per forward, GloVe words per matrix product
+
+
+# --- step 1: words and candidate words -------------------------------------------------------
+
+def basic_tokenizer(lower_case: bool = True):
+    """BERT's basic tokenizer (whitespace, punctuation and CJK splitting, accents, case)."""
+    from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
+
+    return BasicTokenizer(do_lower_case=lower_case)
+
+
+def split_words(text: str, tokenizer) -> List[str]:
+    """The words of ``text`` as BERT's basic tokenizer sees them (step 1).
+
+    Special-token strings in the text are split like any other ("[MASK]" -> ``[ mask ]``), so
+    a sentence can never smuggle a special token into the masked LM's input.
+    """
+    return tokenizer.tokenize(text)
+
+
+def is_candidate(word: str) -> bool:
+    """A word may be replaced if it is alphabetic and not one of NLTK's English stop words.
+
+    "Alphabetic" is ``str.isalpha``: letters of any script, so the words of a cased or a
+    non-English vocabulary (``Müller``, ``naïve``, ``фильм``) are candidates too; the
+    paper's code tests ASCII letters only, which silently leaves such text unaugmented.
+    """
+    return word.isalpha() and not is_stop_word(word)
+
+
+def candidate_positions(words: Sequence[str]) -> List[int]:
+    return [i for i, word in enumerate(words) if is_candidate(word)]
+
+
+# --- ranking shared by the masked LM and GloVe -----------------------------------------------
+
+def top_k_rows(scores: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the ids of the ``k`` best scores (equal scores: lower id first), their scores,
+    and whether the k-th and (k+1)-th scores are too close to trust.
+
+    Scores of the same query computed in batches of different shapes differ by ~1e-7; when the
+    gap at the cut is below ``TIE_TOLERANCE`` (relative), the caller recomputes that query on
+    its own, so the chosen set never depends on the batch.
+    """
+    rows, width = scores.shape
+    if k >= width:
+        order = np.lexsort((np.broadcast_to(np.arange(width), scores.shape), -scores), axis=-1)
+        return order, np.take_along_axis(scores, order, axis=1), np.zeros(rows, dtype=bool)
+    best = np.argpartition(scores, width - k - 1, axis=1)[:, width - k - 1:]  # the k+1 largest
+    values = np.take_along_axis(scores, best, axis=1)
+    order = np.lexsort((best, -values), axis=-1)
+    best, values = np.take_along_axis(best, order, axis=1), np.take_along_axis(values, order, axis=1)
+    with np.errstate(invalid="ignore"):  # -inf minus -inf: nothing left to choose, not a tie
+        gap = values[:, k - 1] - values[:, k]
+        ambiguous = gap < TIE_TOLERANCE * (1.0 + np.abs(values[:, k - 1]))
+    return best[:, :k], values[:, :k], ambiguous
+
+
+def _ranked(scores_of, queries: list, k: int) -> List[np.ndarray]:
+    """Top-k ids of every query (scored in one batch), near-ties re-scored one at a time."""
+    ids, values, ambiguous = top_k_rows(scores_of(queries), k)
+    result = [row[np.isfinite(vals)] for row, vals in zip(ids, values)]
+    for i in np.flatnonzero(ambiguous):
+        alone_ids, alone_values, _ = top_k_rows(scores_of([queries[i]]), k)
+        result[i] = alone_ids[0][np.isfinite(alone_values[0])]
+    return result
+
+
+# --- step 2a: masked-LM candidates ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MaskedQuery:
+    """One masked position, as the inputs of a forward pass."""
+    input_ids: Tuple[int, ...]
+    token_type_ids: Tuple[int, ...]
+    position: int  # index of [MASK] in input_ids
+    word: str
+
+
+class MaskedLM:
+    """A BERT with its masked-LM head, asked for many masked positions per forward pass."""
+
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = min(MAX_BERT_LENGTH, int(model.config.max_position_embeddings))
+        known = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer.vocab))))
+        # a model may have more output rows than vocab.txt has tokens (padded vocabularies):
+        # those rows get bracketed names, which are never candidates
+        self.tokens = known + [f"[row{i}]" for i in range(len(known), int(model.config.vocab_size))]
+        self.cls_id, self.sep_id, self.mask_id, self.unk_id, self.pad_id = tokenizer.convert_tokens_to_ids(
+            [tokenizer.cls_token, tokenizer.sep_token, tokenizer.mask_token, tokenizer.unk_token,
+             tokenizer.pad_token])
+        self.excluded = self._never_candidates()
+        self._pieces: Dict[str, Tuple[int, ...]] = {}
+
+    def _never_candidates(self) -> np.ndarray:
+        """Vocabulary ids never offered as a word: ``##`` pieces and special tokens (including
+        BERT's ``[unused*]`` placeholders)."""
+        special = set(self.tokenizer.all_special_ids)
+        return np.array([i in special or t.startswith("##") or (t.startswith("[") and t.endswith("]"))
+                         for i, t in enumerate(self.tokens)])
+
+    def word_pieces(self, word: str) -> Tuple[int, ...]:
+        """WordPiece ids of one word (cached: datasets repeat their words)."""
+        pieces = self._pieces.get(word)
+        if pieces is None:
+            tokens = self.tokenizer.wordpiece_tokenizer.tokenize(word) or [self.tokenizer.unk_token]
+            pieces = tuple(self.tokenizer.convert_tokens_to_ids(tokens))
+            self._pieces[word] = pieces
+        return pieces
+
+    def predictable(self, word: str) -> bool:
+        """One known WordPiece: the masked LM can predict it; others go to GloVe."""
+        pieces = self.word_pieces(word)
+        return len(pieces) == 1 and pieces[0] != self.unk_id
+
+    def query(self, words: Sequence[str], index: int) -> MaskedQuery:
+        """``[CLS] masked [SEP] original [SEP]`` for word ``index`` (step 2).
+
+        A sentence too long for the model is cut to the same window of WordPieces on both
+        sides, centred on the masked word, instead of crashing (Huawei issues #141/#149).
+        """
+        pieces = [self.word_pieces(w) for w in words]
+        flat = [p for word in pieces for p in word]
+        target = sum(len(word) for word in pieces[:index])
+        start, stop = self._window(len(flat), target)
+        original = flat[start:stop]
+        masked = list(original)
+        masked[target - start] = self.mask_id
+        ids = (self.cls_id, *masked, self.sep_id, *original, self.sep_id)
+        types = (0,) * (len(masked) + 2) + (1,) * (len(original) + 1)
+        return MaskedQuery(ids, types, 1 + target - start, words[index])
+
+    def _window(self, length: int, target: int) -> Tuple[int, int]:
+        width = max(1, (self.max_length - 3) // 2)
+        if length <= width:
+            return 0, length
+        start = min(max(target - width // 2, 0), length - width)
+        return start, start + width
+
+    def candidates(self, queries: List[MaskedQuery], k: int, batch_size: int) -> List[List[str]]:
+        """Top-k predictions of every query, batched by length, filtered, in vocabulary order."""
+        found: List[Optional[List[str]]] = [None] * len(queries)
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i].input_ids))
+        for batch in _length_batches(order, [len(q.input_ids) for q in queries], batch_size):
+            ranked = _ranked(self.scores, [queries[i] for i in batch], k)
+            for i, ids in zip(batch, ranked):
+                found[i] = self._words(ids, queries[i].word)
+        return found
+
+    def _words(self, ids: np.ndarray, word: str) -> List[str]:
+        """Drop excluded ids and the word itself; sort by id so the order is noise-free."""
+        kept = sorted(int(i) for i in ids if not self.excluded[i])
+        return [self.tokens[i] for i in kept if self.tokens[i].lower() != word.lower()]
+
+    def scores(self, queries: List[MaskedQuery]) -> np.ndarray:
+        """MLM logits at the masked positions, [len(queries), vocab]: one padded forward."""
+        import paddle
+
+        width = max(len(q.input_ids) for q in queries)
+        ids = np.full((len(queries), width), self.pad_id, dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        for row, q in enumerate(queries):
+            ids[row, : len(q.input_ids)] = q.input_ids
+            types[row, : len(q.input_ids)] = q.token_type_ids
+            mask[row, : len(q.input_ids)] = 1
+        flat_positions = np.array([row * width + q.position for row, q in enumerate(queries)], dtype=np.int64)
+        with paddle.no_grad():
+            logits = self.model(
+                paddle.to_tensor(ids), token_type_ids=paddle.to_tensor(types),
+                attention_mask=paddle.to_tensor(mask), masked_positions=paddle.to_tensor(flat_positions),
+            )
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        return logits.astype("float32").numpy()
+
+
+def _length_batches(order: List[int], lengths: List[int], batch_size: int) -> Iterable[List[int]]:
+    """Split indices sorted by length into batches of at most ``batch_size`` sequences and
+    ``batch_size * TOKENS_PER_SEQUENCE`` padded tokens (long inputs: fewer per batch)."""
+    budget = batch_size * TOKENS_PER_SEQUENCE
+    batch: List[int] = []
+    for i in order:
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * lengths[i] > budget):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+# --- step 2b: GloVe candidates ----------------------------------------------------------------
+
+class GloveNeighbours:
+    """K nearest GloVe words of many words per matrix product, remembered per word."""
+
+    def __init__(self, glove: GloVe, k: int, batch_size: int):
+        self.glove = glove
+        self.k = k
+        self.rows_per_product = max(1, min(batch_size, GLOVE_SCORES_PER_BATCH // max(len(glove), 1)))
+        self.known: Dict[str, List[str]] = {}
+
+    def lookup(self, words: Iterable[str]) -> Dict[str, List[str]]:
+        """Neighbours of each word (words absent from GloVe have none)."""
+        words = set(words)
+        todo = sorted(w for w in words if w not in self.known)
+        rows = {w: self.glove.find(w) for w in todo}
+        for w in todo:
+            if rows[w] is None:
+                self.known[w] = []
+        present = [w for w in todo if rows[w] is not None]
+        for start in range(0, len(present), self.rows_per_product):
+            batch = present[start: start + self.rows_per_product]
+            ranked = _ranked(self.glove.similarities, [rows[w] for w in batch], self.k)
+            for word, ids in zip(batch, ranked):
+                self.known[word] = self._words(ids, word)
+        return {w: self.known[w] for w in words}
+
+    def _words(self, ids: np.ndarray, word: str) -> List[str]:
+        """Neighbour words in GloVe order; title-cased for a title-cased word (cased models),
+        and never a word that would break a TSV row or the word split (spaces, tabs)."""
+        found = [self.glove.words[i] for i in sorted(int(i) for i in ids)]
+        found = [w for w in found if w.isprintable() and not any(c.isspace() for c in w)]
+        return [w.title() for w in found] if word.istitle() else found
+
+
+# --- step 2: both together --------------------------------------------------------------------
+
+Candidates = Dict[int, List[str]]  # word position -> replacement words
+
+
+class CandidateFinder:
+    """Candidates for the candidate words of many sentences at once (step 2)."""
+
+    def __init__(self, neighbours: GloveNeighbours, top_k: int, batch_size: int,
+                 masked_lm: Optional[MaskedLM] = None):
+        self.neighbours = neighbours
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.masked_lm = masked_lm
+        self.tokenizer = _word_splitter(masked_lm)
+
+    def words(self, text: str) -> List[str]:
+        return split_words(text, self.tokenizer)
+
+    def find(self, sentences: Sequence[Sequence[str]]) -> List[Candidates]:
+        """Candidates of every sentence (a list of words); equal sentences are searched once."""
+        unique = list(dict.fromkeys(tuple(s) for s in sentences))
+        by_model = [[p for p in candidate_positions(words) if self._predictable(words[p])] for words in unique]
+        by_glove = [sorted(set(candidate_positions(words)) - set(mlm)) for words, mlm in zip(unique, by_model)]
+        neighbours = self.neighbours.lookup(words[p] for words, ps in zip(unique, by_glove) for p in ps)
+        found: List[Candidates] = [{p: neighbours[words[p]] for p in ps} for words, ps in zip(unique, by_glove)]
+        owners = [(n, p) for n, ps in enumerate(by_model) for p in ps]
+        if owners:
+            queries = [self.masked_lm.query(unique[n], p) for n, p in owners]
+            predicted = self.masked_lm.candidates(queries, self.top_k, self.batch_size)
+            for (n, p), words in zip(owners, predicted):
+                found[n][p] = words
+        by_sentence = dict(zip(unique, found))
+        return [by_sentence[tuple(s)] for s in sentences]
+
+    def _predictable(self, word: str) -> bool:
+        """Single-WordPiece words go to the masked LM; all others (and all without one) to GloVe."""
+        return self.masked_lm is not None and self.masked_lm.predictable(word)
+
+
+def _word_splitter(masked_lm: Optional[MaskedLM]):
+    """The model's own basic tokenizer (its casing); lower-casing without a model (GloVe 6B
+    is uncased)."""
+    if masked_lm is None:
+        return basic_tokenizer(lower_case=True)
+    tokenizer = masked_lm.tokenizer
+    found = getattr(tokenizer, "basic_tokenizer", None)
+    return found or basic_tokenizer(lower_case=getattr(tokenizer, "do_lower_case", True))
+
+
+# --- step 3: sampling -------------------------------------------------------------------------
+
+def sample_variants(words: Sequence[str], candidates: Candidates, n: int, p: float,
+                    rng: np.random.Generator) -> List[List[str]]:
+    """Up to ``n`` new versions of ``words`` (step 3).
+
+    In each of ``n`` draws every candidate word is replaced with probability ``p`` by a
+    uniformly chosen candidate; a draw equal to the original or to an earlier draw is dropped.
+    """
+    positions = [i for i in sorted(candidates) if candidates[i]]
+    if not positions or n <= 0:
+        return []
+    sizes = np.array([len(candidates[i]) for i in positions])
+    replace = rng.random((n, len(positions))) < p
+    picks = np.minimum((rng.random((n, len(positions))) * sizes).astype(np.int64), sizes - 1)
+    seen = {tuple(words)}
+    variants = []
+    for draw in range(n):
+        new = list(words)
+        for column, position in enumerate(positions):
+            if replace[draw, column]:
+                new[position] = candidates[position][picks[draw, column]]
+        key = tuple(new)
+        if key not in seen:
+            seen.add(key)
+            variants.append(new)
+    return variants
+
+
+# --- rows and files ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # 1-based line number in train.tsv; seeds the row's random generator
+    text: str  # the line as read, written back unchanged as the first (original) example
+
+
+def read_rows(path: str, spec: TaskSpec, skip_bad_rows: bool) -> Tuple[Optional[str], List[Row], int]:
+    """(header line or None, data rows, number of skipped bad rows) of a train.tsv file.
+
+    Rows are validated with the same parser as ``tinybert.data.glue`` so that the augmented file
+    reads back with the task's reader; bad rows are errors naming the line unless skipped.
+    """
+    header, rows, skipped = None, [], 0
+    header_pending = spec.has_header
+    for number, line in decoded_lines(path):
+        if not line.strip():
+            continue
+        if header_pending:
+            header, header_pending = line, False
+            continue
+        try:
+            parse_row(line, spec)
+        except ValueError as err:
+            if not skip_bad_rows:
+                raise UserError(f"{path}:{number}: row {err}; fix the row or pass --skip_bad_rows to drop such rows")
+            skipped += 1
+            continue
+        rows.append(Row(number, line))
+    require(bool(rows), f"{path} holds no {spec.name} examples; it is empty or has only a header")
+    return header, rows, skipped
+
+
+def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
+                 sampling: Sampling) -> Iterable[str]:
+    """Output lines for ``rows``: each original, then its new versions.
+
+    For a sentence pair, each column is varied with the other held at its original text, N
+    draws per column (docs/reference-defects.md#sentence-pair-augmentation-mutates-the-row);
+    every other column (ids, label) is copied.
+    """
+    columns = [row.text.split("\t") for row in rows]
+    words = [[finder.words(cols[c]) for c in spec.text_columns] for cols in columns]
+    found = finder.find([w for per_row in words for w in per_row])
+    width = len(spec.text_columns)
+    for r, row in enumerate(rows):
+        yield row.text
+        rng = np.random.default_rng([sampling.seed, row.line])
+        for j, column in enumerate(spec.text_columns):
+            for variant in sample_variants(words[r][j], found[r * width + j], sampling.n_samples,
+                                           sampling.p, rng):
+                cols = list(columns[r])
+                cols[column] = " ".join(variant)
+                yield "\t".join(cols)
+
+
+def write_augmented(path: str, header: Optional[str], rows: Sequence[Row], spec: TaskSpec,
+                    finder: CandidateFinder, sampling: Sampling, progress: bool = True) -> int:
+    """Stream the augmented file to a temporary name and rename it when complete."""
+    from tqdm import tqdm
+
+    temporary = f"{path}.tmp{os.getpid()}"
+    written = 0
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as out, \
+                tqdm(total=len(rows), desc=f"augmenting {spec.name}", unit=" examples",
+                     disable=not progress, file=sys.stderr) as bar:
+            if header is not None:
+                out.write(header + "\n")
+            for start in range(0, len(rows), EXAMPLES_PER_CHUNK):
+                chunk = rows[start: start + EXAMPLES_PER_CHUNK]
+                for line in augment_rows(chunk, spec, finder, sampling):
+                    out.write(line + "\n")
+                    written += 1
+                bar.update(len(chunk))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return written
+
+
+# --- loading and the command ------------------------------------------------------------------
+
+def default_n(spec: TaskSpec, table: Optional[str] = None) -> int:
+    """N for the task: ``augment_n`` of the per-task table (``configs/glue.json``, read by
+    :mod:`tinybert.data.hparams`), the one place the paper's per-task values live."""
+    from ..data.hparams import task_hparams
+
+    value = task_hparams(spec.name, table).get("augment_n")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"the hyperparameter table has no usable augment_n for {spec.name} ({value!r}); "
+                        f"fix configs/glue.json or pass --N") from None
+    require(n >= 0, f"configs/glue.json: augment_n of {spec.name} is {n}; it must be 0 or more")
+    return n
+
+
+def check_settings(settings) -> None:
+    require(settings.N is None or settings.N >= 0, f"--N {settings.N}: must be 0 or more")
+    require(settings.M >= 1, f"--M {settings.M}: must be 1 or more")
+    require(0.0 <= settings.p <= 1.0, f"--p {settings.p}: must be a probability between 0 and 1")
+    require(settings.batch_size >= 1, f"--batch_size {settings.batch_size}: must be 1 or more")
+    require(settings.seed >= 0, f"--seed {settings.seed}: must be 0 or more")
+    require(settings.glove_vocab_limit >= 0, f"--glove_vocab_limit {settings.glove_vocab_limit}: must be 0 (all) or more")
+
+
+def run(settings, progress: bool = True) -> str:
+    """``data_augmentation.py``: write <glue_dir>/<TASK>/train_aug.tsv; return its path."""
+    from ..data.tasks import get_task
+    from ..runtime import select_device
+
+    spec = get_task(settings.task_name)
+    check_settings(settings)
+    sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed, settings.batch_size)
+    source = locate(settings.glue_dir, spec, spec.train_file)
+    header, rows, skipped = read_rows(source, spec, settings.skip_bad_rows)
+    glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
+    masked_lm = None
+    if str(settings.pretrained_bert_model).lower() != NO_MODEL:
+        from ..models.loading import load_masked_lm
+
+        select_device(settings.device)
+        masked_lm = MaskedLM(*load_masked_lm(settings.pretrained_bert_model))
+    finder = CandidateFinder(GloveNeighbours(glove, sampling.top_k, sampling.batch_size),
+                             sampling.top_k, sampling.batch_size, masked_lm)
+    directory = task_dir(settings.glue_dir, spec)
+    os.makedirs(directory, exist_ok=True)
+    target = os.path.join(directory, AUG_FILE)
+    started = time.time()
+    written = write_augmented(target, header, rows, spec, finder, sampling, progress)
+    print(f"wrote {target}: {written} examples ({len(rows)} original + {written - len(rows)} new, "
+          f"N={sampling.n_samples}, p={sampling.p}) in {time.time() - started:.1f}s"
+          + (f"; skipped {skipped} malformed row(s)" if skipped else ""))
+    return target

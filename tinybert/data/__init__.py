@@ -1,0 +1,11 @@
+"""Data: from task files to batches. The bottom wing: it imports nothing of the package but
+``errors``.
+
+- ``tasks``: the GLUE tasks as one table of ``TaskSpec`` values;
+- ``glue``: locating a task's files (downloading through PaddleNLP when online) and reading
+  TSV rows into ``Example``s with file-and-line errors;
+- ``features``: tokenized examples, dynamic padding, length-bucketed epoch order;
+- ``batches``: the loop's batch sources (a featurized task, a streamed corpus), sharded per rank;
+- ``corpus``: general distillation's streamed, packed, resumable corpus;
+- ``hparams``: the per-task hyperparameter table ``configs/glue.json``.
+"""

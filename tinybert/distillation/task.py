@@ -1,0 +1,231 @@
+"""Two-stage task distillation (docs/math.md; TinyBERT paper, Jiao et al. 2020, section 3).
+
+Stage 1 (``--intermediate_distill``): embedding, hidden and attention-score MSE through the
+layer map; "best" is the lowest dev intermediate loss (the classifier is untrained then).
+Stage 2: soft cross-entropy on teacher logits (MSE for STS-B); "best" is the task's
+selection number. The teacher always runs in eval mode without gradients; in stage 2 its
+logits are computed once per training example (each process its share) and reused every epoch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..data.features import (
+    Features,
+    collate,
+    concat_features,
+    eval_batches,
+    load_task_data,
+)
+from ..data.tasks import TaskSpec, get_task
+from ..errors import require
+from ..models.internals import (
+    forward_with_internals,
+    hidden_size,
+    num_heads,
+    num_layers,
+)
+from ..models.loading import CheckpointInfo, load_model_and_keys, load_tokenizer
+from ..models.student import (
+    DistillationStudent,
+    freeze_unused,
+    projection_mode,
+    record_projection,
+)
+from ..serving.export import best_model_exporter
+from ..training.checkpoint import save_pretrained_atomically
+from ..training.evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
+from ..training.stage import Job, Stage, run_stage, task_data
+from . import losses, mapping
+
+STAGE_ONE = Stage("intermediate", checkpoint_name="checkpoint-last-inter", best_name="best_inter_model",
+                  higher_is_better=False, score_name="loss")
+STAGE_TWO = Stage("prediction", score_name="score")
+
+
+# ----------------------------------------------------------------- objectives
+def intermediate_terms(student_hidden, student_scores, teacher_hidden, teacher_scores, layer_map: mapping.LayerMap,
+                       mask, hidden_weight: float = 1.0, attention_weight: float = 1.0) -> Dict:
+    """Every mapped layer's hidden and attention term by name, their sums and the total.
+
+    ``student_hidden`` are already projected to the teacher's width (``DistillationStudent``).
+    """
+    terms = {}
+    for s, t in layer_map.hidden:
+        terms[f"hidden_s{s}_t{t}"] = losses.hidden_mse(student_hidden[s], teacher_hidden[t], mask)
+    for s, t in layer_map.attention:
+        terms[f"attn_s{s}_t{t}"] = losses.attention_mse(student_scores[s - 1], teacher_scores[t - 1], mask)
+    hidden = sum(v for k, v in terms.items() if k.startswith("hidden_"))
+    attention = sum(v for k, v in terms.items() if k.startswith("attn_"))
+    terms["hidden"], terms["attention"] = hidden, attention
+    terms["loss"] = hidden_weight * hidden + attention_weight * attention
+    return terms
+
+
+def teacher_internals(teacher, inputs):
+    import paddle
+
+    teacher.eval()
+    with paddle.no_grad():
+        return forward_with_internals(teacher, inputs)
+
+
+def intermediate_objective(teacher, layer_map, weights):
+    """Stage 1's loss of a batch, given the student's forward (a DistillationStudent, maybe wrapped).
+
+    General distillation uses this same function on unlabeled text.
+    """
+    def objective(student, batch):
+        tensors = to_tensors(batch)
+        inputs = model_inputs(tensors)
+        target = teacher_internals(teacher, inputs)
+        output = student(**inputs, internals=True)
+        return intermediate_terms(output["hidden"], output["scores"], target.hidden, target.scores, layer_map,
+                                  tensors["attention_mask"], *weights)
+    return objective
+
+
+def prediction_loss(student_logits, teacher_logits, spec: TaskSpec, temperature: float):
+    if spec.is_regression:
+        return losses.logits_mse(student_logits, teacher_logits)
+    return losses.soft_cross_entropy(student_logits, teacher_logits, temperature)
+
+
+def prediction_objective(teacher_logits: np.ndarray, spec: TaskSpec, temperature: float):
+    """Stage 2 on cached teacher logits: one teacher forward per example for the whole run."""
+    import paddle
+
+    def objective(student, batch):
+        tensors = to_tensors(batch)
+        logits = student(**model_inputs(tensors))
+        target = paddle.to_tensor(teacher_logits[batch["index"]])
+        return {"loss": prediction_loss(logits, target, spec, temperature)}
+    return objective
+
+
+def intermediate_dev_loss(student, teacher, layer_map, dev: Features, batch_size: int,
+                          pad_token_id: int, weights) -> Dict[str, float]:
+    """Mean intermediate loss over the dev set (stage 1's selection number, lower is better)."""
+    import paddle
+
+    objective = intermediate_objective(teacher, layer_map, weights)
+    student.eval()
+    totals: Dict[str, float] = {}
+    with paddle.no_grad():
+        for indices in eval_batches(dev.lengths, batch_size):
+            terms = objective(student, collate(dev, indices, pad_token_id))
+            for name in ("loss", "hidden", "attention"):
+                totals[name] = totals.get(name, 0.0) + float(terms[name]) * len(indices)
+    results = {f"dev_{name}": value / len(dev) for name, value in totals.items()}
+    results["score"] = results["dev_loss"]
+    return results
+
+
+def gathered_teacher_logits(teacher, features: Features, batch_size: int, pad_token_id: int, dist) -> np.ndarray:
+    """Teacher logits of every training example, computed once in total across the processes.
+
+    Each rank predicts every ``world_size``-th example; the shares are gathered on every rank.
+    """
+    mine = np.arange(dist.rank, len(features), dist.world_size)
+    share = Features([features.input_ids[i] for i in mine], [features.token_type_ids[i] for i in mine],
+                     features.labels[mine])
+    shares = dist.gather((mine, predict_logits(teacher, share, batch_size, pad_token_id)))
+    logits = np.empty((len(features),) + shares[0][1].shape[1:], dtype=shares[0][1].dtype)
+    for indices, values in shares:
+        logits[indices] = values
+    return logits
+
+
+# ------------------------------------------------------------- loading, checks
+@dataclass
+class Models:
+    teacher: object
+    student: object
+    tokenizer: object
+    student_info: Optional[CheckpointInfo]
+
+
+def load_models(settings, spec: TaskSpec) -> Models:
+    teacher, teacher_info = load_model_and_keys(settings.teacher_model_type, settings.teacher_path, "--teacher_path",
+                                                num_labels=spec.num_labels)
+    check_teacher_head(settings.teacher_path, teacher_info, spec)
+    tokenizer = load_tokenizer(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
+    student_tokenizer = load_tokenizer(settings.model_type, settings.student_model_name_or_path, "--student_model_name_or_path")
+    require(tokenizer.get_vocab() == student_tokenizer.get_vocab(),
+            f"teacher ({settings.teacher_path}) and student ({settings.student_model_name_or_path}) vocabularies differ; "
+            f"distillation needs the same vocab.txt for both")
+    overrides = {"num_labels": spec.num_labels}
+    if settings.model_type == "tinybert":
+        overrides["fit_size"] = hidden_size(teacher)
+    student, info = load_model_and_keys(settings.model_type, settings.student_model_name_or_path,
+                                        "--student_model_name_or_path", **overrides)
+    teacher.eval()
+    return Models(teacher, student, tokenizer, info)
+
+
+def check_teacher_head(path: str, info: Optional[CheckpointInfo], spec: TaskSpec) -> None:
+    if info is None:
+        return
+    shape = info.shapes.get("classifier.weight")
+    require(shape is not None,
+            f"--teacher_path {path} has no classifier: fine-tune it on {spec.name} first (finetune_teacher.py)")
+    require(shape[-1] == spec.num_labels,
+            f"--teacher_path {path} has a classifier with {shape[-1]} outputs, {spec.name} needs "
+            f"{spec.num_labels}: use a teacher fine-tuned on {spec.name}")
+
+
+def check_attention_compatible(teacher, student) -> None:
+    require(num_heads(teacher) == num_heads(student),
+            f"teacher has {num_heads(teacher)} attention heads and student {num_heads(student)}; attention "
+            f"distillation needs equal head counts (TinyBERT-4L uses 12 heads of 26 dims)")
+
+
+# ------------------------------------------------------------------------ run
+def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
+    """Models, data, objective and evaluation of stage 1 or stage 2 (docs/math.md#two-stages)."""
+    models = load_models(settings, spec)
+    teacher, pad = models.teacher, models.tokenizer.pad_token_id
+    data = load_task_data(spec, models.tokenizer, settings.glue_dir, settings.max_seq_length, settings.skip_bad_rows,
+                          "aug" if settings.use_aug else "train")
+    if dist.is_main:
+        print(f"{'intermediate' if stage1 else 'prediction'} distillation on {spec.name}: {len(data.train)} train "
+              f"examples from {data.train_path}; teacher {num_layers(teacher)} layers, student "
+              f"{num_layers(models.student)} layers")
+    describe = {}
+    if stage1:
+        check_attention_compatible(teacher, models.student)
+        layer_map = mapping.build(num_layers(teacher), num_layers(models.student), settings.layer_map)
+        mode = projection_mode(settings.projection, settings.student_model_name_or_path,
+                               models.student_info.loaded if models.student_info else None)
+        record_projection(models.student, mode)
+        student = DistillationStudent(models.student, mode)
+        weights = (settings.hidden_weight, settings.attention_weight)
+        dev = concat_features(data.devs)
+        objective = intermediate_objective(teacher, layer_map, weights)
+        evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, dev,  # noqa: E731
+                                                 settings.eval_batch_size, pad, weights)
+        describe = {"layer_map": layer_map.describe(), "projections": mode}
+        if dist.is_main:
+            print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
+    else:
+        student = DistillationStudent(models.student)
+        if dist.is_main:
+            print("computing teacher logits once for every training example ...", flush=True)
+        teacher_logits = gathered_teacher_logits(teacher, data.train, settings.eval_batch_size, pad, dist)
+        objective = prediction_objective(teacher_logits, spec, settings.T)
+        evaluate = lambda: evaluate_task(models.student, spec, data.devs, settings.eval_batch_size, pad)  # noqa: E731
+    freeze_unused(student, "intermediate" if stage1 else "prediction")
+    return Job(model=student, checkpointed={"student": models.student}, objective=objective,
+               data=task_data(settings, data.train, data.train_path, pad, dist), evaluate=evaluate,
+               save_best=lambda path: save_pretrained_atomically(path, models.student, models.tokenizer),
+               export=None if stage1 else best_model_exporter(settings, settings.model_type), describe=describe)
+
+
+def run(settings) -> dict:
+    spec = get_task(settings.task_name)
+    require(settings.T > 0, f"--T must be a positive temperature, got {settings.T}")
+    stage1 = settings.intermediate_distill
+    return run_stage(settings, STAGE_ONE if stage1 else STAGE_TWO, lambda dist: build_job(settings, spec, stage1, dist))
