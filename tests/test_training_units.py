@@ -4,7 +4,7 @@ import paddle
 import pytest
 import tiny
 
-from tinybert.data.batches import TaskBatches, fingerprint, shard
+from tinybert.data.batches import TaskBatches, shard
 from tinybert.data.features import Features
 from tinybert.errors import UserError
 from tinybert.models.internals import forward_with_internals
@@ -115,9 +115,9 @@ def test_fewer_batches_than_processes_is_a_user_error():
 
 def test_the_fingerprint_changes_with_the_token_ids():
     a, b = features(20), features(20)
-    assert fingerprint(a) == fingerprint(b)
+    assert a.fingerprint() == b.fingerprint()
     b.input_ids[7] = b.input_ids[7] + [5]
-    assert fingerprint(a) != fingerprint(b)
+    assert a.fingerprint() != b.fingerprint()
 
 
 def test_changed_resume_settings_are_named_by_their_flags():

@@ -46,6 +46,9 @@ def add_data_flags(parser: argparse.ArgumentParser, settings_class) -> None:
     flag(parser, settings_class, "--max_seq_length", type=int, help="longer inputs are truncated")
     flag(parser, settings_class, "--skip_bad_rows", action="store_true",
          help="drop malformed TSV rows (counted and reported) instead of stopping")
+    flag(parser, settings_class, "--cache_dir",
+         help="where the featurized token stores and cached teacher logits live (default: <output_dir>/cache); "
+              "reused by later stages and runs, rebuilt when the data, tokenizer or length change")
 
 
 def add_training_flags(parser: argparse.ArgumentParser, settings_class) -> None:

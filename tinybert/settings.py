@@ -56,6 +56,7 @@ class DataSettings(_Checked):
     glue_dir: Optional[str] = None
     max_seq_length: int = 128
     skip_bad_rows: bool = False
+    cache_dir: Optional[str] = None  # token stores and cached teacher logits; None: <output_dir>/cache
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,6 @@ fewer would wait forever in the gradient all-reduce of the others).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Dict, Iterator, List, Sequence
 
@@ -59,14 +58,6 @@ class TaskBatches:
                               bucket=self.bucket)
         for indices in shard(order, self.rank, self.world_size)[start:]:
             yield collate(self.features, indices, self.pad_token_id)
-
-
-def fingerprint(features: Features) -> str:
-    """A short digest of the token ids: changes when the data, tokenizer or max length do."""
-    sha = hashlib.sha256(features.lengths.tobytes())
-    for ids in features.input_ids:
-        sha.update(np.asarray(ids, dtype=np.int64).tobytes())
-    return sha.hexdigest()[:16]
 
 
 class CorpusBatches:

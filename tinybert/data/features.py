@@ -7,12 +7,13 @@ resumed run recomputes the epoch's order and skips the batches it already did.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .glue import Example, load_split
+from .glue import Example, load_split, locate_split
 
 BUCKET_WINDOW = 50  # batches per sorting window when bucketing by length
 
@@ -31,6 +32,25 @@ class Features:
     @property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+    def example(self, index: int) -> Tuple[Sequence[int], Sequence[int]]:
+        """(input ids, token type ids) of one example (``store.TokenStore`` answers the same)."""
+        return self.input_ids[index], self.token_type_ids[index]
+
+    def fingerprint(self) -> str:
+        """A short digest of the token ids: changes when the data, tokenizer or max length do."""
+        ids = hashlib.sha256()
+        for row in self.input_ids:
+            ids.update(np.asarray(row, dtype=np.int64).tobytes())
+        return fingerprint_of(hashlib.sha256(self.lengths.astype(np.int64).tobytes()), ids)
+
+
+def fingerprint_of(lengths_sha, ids_sha) -> str:
+    """The fingerprint of examples from the SHA-256 of their lengths and of their ids (int64).
+
+    Two streams, so a store can compute it chunk by chunk while it is written.
+    """
+    return hashlib.sha256(lengths_sha.digest() + ids_sha.digest()).hexdigest()[:16]
 
 
 def featurize(examples: Sequence[Example], tokenizer, max_seq_length: int, regression: bool) -> Features:
@@ -55,21 +75,21 @@ def collate(features: Features, indices: Sequence[int], pad_token_id: int, pad_t
     Returns numpy arrays: input_ids, token_type_ids, attention_mask (1 real / 0 pad), labels,
     and ``index`` (the example indices, used to look up cached teacher outputs).
     """
-    width = max(max(len(features.input_ids[i]) for i in indices), pad_to)
+    examples = [features.example(i) for i in indices]
+    width = max(max(len(ids) for ids, _ in examples), pad_to)
     count = len(indices)
     input_ids = np.full((count, width), pad_token_id, dtype=np.int64)
     token_type_ids = np.zeros((count, width), dtype=np.int64)
     attention_mask = np.zeros((count, width), dtype=np.int64)
-    for row, i in enumerate(indices):
-        ids = features.input_ids[i]
+    for row, (ids, types) in enumerate(examples):
         input_ids[row, : len(ids)] = ids
-        token_type_ids[row, : len(ids)] = features.token_type_ids[i]
+        token_type_ids[row, : len(ids)] = types
         attention_mask[row, : len(ids)] = 1
     return {
         "input_ids": input_ids,
         "token_type_ids": token_type_ids,
         "attention_mask": attention_mask,
-        "labels": features.labels[list(indices)],
+        "labels": np.asarray(features.labels[np.asarray(indices, dtype=np.int64)]),
         "index": np.asarray(indices, dtype=np.int64),
     }
 
@@ -107,17 +127,33 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 @dataclass
 class TaskData:
     train_path: str
-    train: Features
+    train: object  # Features, or a memory-mapped store.TokenStore
     devs: List[Features]  # one per dev file (MNLI: matched, mismatched)
 
 
 def load_task_data(spec, tokenizer, glue_dir, max_seq_length: int, skip_bad_rows: bool = False,
-                   train_split: str = "train") -> TaskData:
-    """Read and featurize the training split (``train`` or ``aug``) and every dev file."""
-    train_set, = load_split(glue_dir, spec, train_split, skip_bad_rows)
-    dev_sets = load_split(glue_dir, spec, "dev", skip_bad_rows)
-    encode = lambda examples: featurize(examples, tokenizer, max_seq_length, spec.is_regression)  # noqa: E731
-    return TaskData(train_set.path, encode(train_set.examples), [encode(d.examples) for d in dev_sets])
+                   train_split: str = "train", cache_dir: Optional[str] = None, may_build: bool = True) -> TaskData:
+    """The training split (``train`` or ``aug``) and every dev file, featurized.
+
+    With ``cache_dir`` each file goes through its token store (``tinybert.data.store``): built
+    once, then memory-mapped by every stage and process; without it, featurized in memory.
+    """
+    if cache_dir is None:
+        train_set, = load_split(glue_dir, spec, train_split, skip_bad_rows)
+        dev_sets = load_split(glue_dir, spec, "dev", skip_bad_rows)
+        encode = lambda examples: featurize(examples, tokenizer, max_seq_length, spec.is_regression)  # noqa: E731
+        return TaskData(train_set.path, encode(train_set.examples), [encode(d.examples) for d in dev_sets])
+    from .store import open_store
+
+    def stored(path, split):
+        return open_store(cache_dir, path, spec, split, tokenizer, max_seq_length, skip_bad_rows, may_build)
+
+    train_path = locate_split(glue_dir, spec, train_split)[0]
+    train = stored(train_path, train_split)
+    devs = [stored(path, "dev").to_features() for path in locate_split(glue_dir, spec, "dev")]
+    if train.meta["skipped_rows"]:
+        print(f"{train_path}: skipped {train.meta['skipped_rows']} malformed row(s) (--skip_bad_rows)")
+    return TaskData(train_path, train, devs)
 
 
 def concat_features(sets: Sequence[Features]) -> Features:

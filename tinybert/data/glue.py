@@ -74,38 +74,42 @@ def parse_row(line: str, spec: TaskSpec) -> Tuple[Tuple[str, ...], Union[int, fl
 
 
 def decoded_lines(path: str):
-    """Yield (1-based line number, text) with the line ending removed; errors name the line."""
+    """Yield (1-based line number, text) with the line ending removed; errors name the line.
+
+    The file is streamed: memory does not grow with its size.
+    """
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        handle = open(path, "rb")
     except IsADirectoryError:
         raise UserError(f"{path} is a directory, expected a GLUE .tsv file")
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror}; check the path and its permissions")
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        try:
-            yield number, chunk.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
-            raise UserError(
-                f"{path}:{number}: bytes that are not UTF-8; re-encode the file as UTF-8 "
-                f"(e.g. iconv -f latin1 -t utf-8)"
-            )
+    with handle:
+        for number, chunk in enumerate(handle, start=1):
+            try:
+                yield number, chunk.rstrip(b"\n").decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError:
+                raise UserError(
+                    f"{path}:{number}: bytes that are not UTF-8; re-encode the file as UTF-8 "
+                    f"(e.g. iconv -f latin1 -t utf-8)"
+                )
 
 
-def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> ExampleSet:
-    """Read a GLUE-format TSV file of ``spec``'s task.
+def iter_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False, counts: Optional[dict] = None):
+    """Stream the examples of a GLUE-format TSV file of ``spec``'s task.
 
-    A malformed row is an error naming file and line unless ``skip_bad_rows`` is set; then
-    it is counted in ``ExampleSet.skipped`` (real QQP train has rows with missing fields).
+    A malformed row is an error naming file and line unless ``skip_bad_rows`` is set; then it
+    is counted in ``counts["skipped"]`` (real QQP train has rows with missing fields). A file
+    without a single example is an error once the stream ends.
     """
     if not os.path.exists(path):
         raise UserError(f"{path} does not exist")
-    examples: List[Example] = []
-    skipped = 0
-    header_pending = spec.has_header
+    counts = counts if counts is not None else {}
+    counts.setdefault("skipped", 0)
+    header_pending, found = spec.has_header, 0
     for number, line in decoded_lines(path):
         if not line.strip():
-            continue  # blank lines, and the empty piece after a final newline
+            continue  # blank lines
         if header_pending:
             header_pending = False
             continue
@@ -113,15 +117,22 @@ def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> Exa
             texts, label = parse_row(line, spec)
         except ValueError as err:
             if skip_bad_rows:
-                skipped += 1
+                counts["skipped"] += 1
                 continue
             raise UserError(
                 f"{path}:{number}: row {err}; fix the row or pass --skip_bad_rows to drop such rows"
             )
-        examples.append(Example(texts, label, number))
-    if not examples:
+        found += 1
+        yield Example(texts, label, number)
+    if not found:
         raise UserError(f"{path} holds no {spec.name} examples; it is empty or has only a header")
-    return ExampleSet(path, examples, skipped)
+
+
+def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> ExampleSet:
+    """All examples of a GLUE-format TSV file (see :func:`iter_examples`), with the skipped count."""
+    counts: dict = {}
+    examples: List[Example] = list(iter_examples(path, spec, skip_bad_rows, counts))
+    return ExampleSet(path, examples, counts["skipped"])
 
 
 def _download_with_paddlenlp(spec: TaskSpec, split: str) -> Optional[str]:
@@ -175,6 +186,15 @@ def locate(glue_dir: Optional[str], spec: TaskSpec, filename: str, allow_downloa
     )
 
 
+SPLIT_FILES = {"train": lambda spec: (spec.train_file,), "aug": lambda spec: (AUG_FILE,),
+               "dev": lambda spec: tuple(spec.dev_files)}
+
+
+def locate_split(glue_dir: Optional[str], spec: TaskSpec, split: str, allow_download: bool = True) -> List[str]:
+    """Paths of ``train``, ``aug`` (train_aug.tsv) or ``dev`` (every dev file of the task)."""
+    return [locate(glue_dir, spec, name, allow_download) for name in SPLIT_FILES[split](spec)]
+
+
 def load_split(
     glue_dir: Optional[str],
     spec: TaskSpec,
@@ -183,14 +203,8 @@ def load_split(
     allow_download: bool = True,
 ) -> List[ExampleSet]:
     """Read ``train``, ``aug`` (train_aug.tsv) or ``dev`` (every dev file of the task)."""
-    names: Sequence[str] = {
-        "train": (spec.train_file,),
-        "aug": (AUG_FILE,),
-        "dev": spec.dev_files,
-    }[split]
     sets = []
-    for name in names:
-        path = locate(glue_dir, spec, name, allow_download)
+    for path in locate_split(glue_dir, spec, split, allow_download):
         found = read_examples(path, spec, skip_bad_rows)
         if found.skipped:
             print(f"{path}: skipped {found.skipped} malformed row(s) (--skip_bad_rows)")

@@ -28,7 +28,7 @@ from ..models.internals import (
     num_heads,
     num_layers,
 )
-from ..models.loading import CheckpointInfo, load_model_and_keys, load_tokenizer
+from ..models.loading import CheckpointInfo, check_length, load_model_and_keys, load_tokenizer
 from ..models.student import (
     DistillationStudent,
     freeze_unused,
@@ -38,8 +38,9 @@ from ..models.student import (
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
 from ..training.evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
-from ..training.stage import Job, Stage, run_stage, task_data
+from ..training.stage import Job, Stage, cache_dir, run_stage, shared_task_data, task_data
 from . import losses, mapping
+from .teacher_logits import cached as teacher_logits_of
 
 STAGE_ONE = Stage("intermediate", checkpoint_name="checkpoint-last-inter", best_name="best_inter_model",
                   higher_is_better=False, score_name="loss")
@@ -124,21 +125,6 @@ def intermediate_dev_loss(student, teacher, layer_map, dev: Features, batch_size
     return results
 
 
-def gathered_teacher_logits(teacher, features: Features, batch_size: int, pad_token_id: int, dist) -> np.ndarray:
-    """Teacher logits of every training example, computed once in total across the processes.
-
-    Each rank predicts every ``world_size``-th example; the shares are gathered on every rank.
-    """
-    mine = np.arange(dist.rank, len(features), dist.world_size)
-    share = Features([features.input_ids[i] for i in mine], [features.token_type_ids[i] for i in mine],
-                     features.labels[mine])
-    shares = dist.gather((mine, predict_logits(teacher, share, batch_size, pad_token_id)))
-    logits = np.empty((len(features),) + shares[0][1].shape[1:], dtype=shares[0][1].dtype)
-    for indices, values in shares:
-        logits[indices] = values
-    return logits
-
-
 # ------------------------------------------------------------- loading, checks
 @dataclass
 class Models:
@@ -162,6 +148,8 @@ def load_models(settings, spec: TaskSpec) -> Models:
         overrides["fit_size"] = hidden_size(teacher)
     student, info = load_model_and_keys(settings.model_type, settings.student_model_name_or_path,
                                         "--student_model_name_or_path", **overrides)
+    check_length(teacher, settings.max_seq_length, f"--teacher_path {settings.teacher_path}")
+    check_length(student, settings.max_seq_length, f"--student_model_name_or_path {settings.student_model_name_or_path}")
     teacher.eval()
     return Models(teacher, student, tokenizer, info)
 
@@ -188,16 +176,16 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
     """Models, data, objective and evaluation of stage 1 or stage 2 (docs/math.md#two-stages)."""
     models = load_models(settings, spec)
     teacher, pad = models.teacher, models.tokenizer.pad_token_id
-    data = load_task_data(spec, models.tokenizer, settings.glue_dir, settings.max_seq_length, settings.skip_bad_rows,
-                          "aug" if settings.use_aug else "train")
+    if stage1:  # refused before the data is featurized
+        check_attention_compatible(teacher, models.student)
+        layer_map = mapping.build(num_layers(teacher), num_layers(models.student), settings.layer_map)
+    data = shared_task_data(settings, spec, models.tokenizer, dist, "aug" if settings.use_aug else "train")
     if dist.is_main:
         print(f"{'intermediate' if stage1 else 'prediction'} distillation on {spec.name}: {len(data.train)} train "
               f"examples from {data.train_path}; teacher {num_layers(teacher)} layers, student "
               f"{num_layers(models.student)} layers")
     describe = {}
     if stage1:
-        check_attention_compatible(teacher, models.student)
-        layer_map = mapping.build(num_layers(teacher), num_layers(models.student), settings.layer_map)
         mode = projection_mode(settings.projection, settings.student_model_name_or_path,
                                models.student_info.loaded if models.student_info else None)
         record_projection(models.student, mode)
@@ -212,9 +200,8 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
             print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
     else:
         student = DistillationStudent(models.student)
-        if dist.is_main:
-            print("computing teacher logits once for every training example ...", flush=True)
-        teacher_logits = gathered_teacher_logits(teacher, data.train, settings.eval_batch_size, pad, dist)
+        teacher_logits = teacher_logits_of(teacher, settings.teacher_path, data.train, settings.eval_batch_size, pad,
+                                           dist, cache_dir(settings))
         objective = prediction_objective(teacher_logits, spec, settings.T)
         evaluate = lambda: evaluate_task(models.student, spec, data.devs, settings.eval_batch_size, pad)  # noqa: E731
     freeze_unused(student, "intermediate" if stage1 else "prediction")

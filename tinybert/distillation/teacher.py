@@ -1,14 +1,13 @@
 """Teacher fine-tuning (what PaddleNLP's ``run_glue.py`` does, with our data layer and loop)."""
 from __future__ import annotations
 
-from ..data.features import load_task_data
 from ..data.tasks import get_task
-from ..models.loading import check_source, load_model, load_tokenizer
+from ..models.loading import check_length, check_source, load_model, load_tokenizer
 from ..models.student import DistillationStudent, freeze_unused
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
 from ..training.evaluate import evaluate_task, model_inputs, to_tensors
-from ..training.stage import Job, Stage, run_stage, task_data
+from ..training.stage import Job, Stage, run_stage, shared_task_data, task_data
 
 FINETUNE = Stage("finetune")
 
@@ -32,8 +31,9 @@ def supervised_loss(spec):
 def build_job(settings, spec, dist) -> Job:
     check_source(settings.model_name_or_path, settings.model_type, "--model_name_or_path")  # before the tokenizer's vaguer error
     tokenizer = load_tokenizer(settings.model_type, settings.model_name_or_path)
-    data = load_task_data(spec, tokenizer, settings.glue_dir, settings.max_seq_length, settings.skip_bad_rows)
     model = load_model(settings.model_type, settings.model_name_or_path, num_labels=spec.num_labels)
+    check_length(model, settings.max_seq_length, f"--model_name_or_path {settings.model_name_or_path}")
+    data = shared_task_data(settings, spec, tokenizer, dist)
     if dist.is_main:
         print(f"fine-tuning {settings.model_name_or_path} on {spec.name}: {len(data.train)} train examples, "
               f"{', '.join(str(len(d)) for d in data.devs)} dev examples")

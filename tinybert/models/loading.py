@@ -330,3 +330,11 @@ def checkpoint_model_type(path: str, default: str = "bert") -> str:
             text = " ".join(config.get("architectures") or []) + " " + str(config.get("model_type", ""))
             return "tinybert" if "tinybert" in text.lower() else "bert"
     return default
+
+
+def check_length(model, max_seq_length: int, source: str) -> None:
+    """``--max_seq_length`` within the model's position table (else Paddle fails deep in a forward)."""
+    positions = base_model(model).config.max_position_embeddings
+    require(max_seq_length <= positions,
+            f"--max_seq_length {max_seq_length} exceeds the {positions} positions of {source} "
+            f"(max_position_embeddings); pass --max_seq_length {positions} or less")

@@ -1,7 +1,7 @@
 """Dev-set evaluation: logits in batches sorted by length, then the task's metrics."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -21,18 +21,20 @@ def model_inputs(tensors: Dict) -> Dict:
     return {name: tensors[name] for name in ("input_ids", "token_type_ids", "attention_mask")}
 
 
-def predict_logits(model, features: Features, batch_size: int, pad_token_id: int) -> np.ndarray:
-    """Logits of every example, in the original order (the model is put in eval mode)."""
+def predict_logits(model, features: Features, batch_size: int, pad_token_id: int,
+                   indices: Optional[np.ndarray] = None) -> np.ndarray:
+    """Logits of every example (or of ``indices``), in that order (the model is put in eval mode)."""
     import paddle
 
+    indices = np.arange(len(features)) if indices is None else np.asarray(indices, dtype=np.int64)
     model.eval()
-    outputs: List[np.ndarray] = [None] * len(features)
+    outputs: List[np.ndarray] = [None] * len(indices)
     with paddle.no_grad():
-        for indices in eval_batches(features.lengths, batch_size):
-            tensors = to_tensors(collate(features, indices, pad_token_id))
-            logits = model(**model_inputs(tensors))
-            for row, index in enumerate(indices):
-                outputs[index] = logits[row].numpy()
+        for batch in eval_batches(np.asarray(features.lengths)[indices], batch_size):
+            tensors = to_tensors(collate(features, indices[batch], pad_token_id))
+            logits = model(**model_inputs(tensors)).numpy()
+            for row, position in enumerate(batch):
+                outputs[position] = logits[row]
     return np.stack(outputs)
 
 

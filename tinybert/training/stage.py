@@ -20,7 +20,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
-from ..data.batches import TaskBatches, fingerprint
+from ..data.batches import TaskBatches
+from ..data.features import TaskData, load_task_data
 from ..runtime import select_device, set_seed
 from ..settings import TrainingSettings
 from .accelerate import resolve_amp
@@ -53,8 +54,23 @@ def task_data(settings, features, train_file: str, pad_token_id: int, dist: Dist
     """The length-bucketed, sharded batches of a featurized GLUE training file."""
     batches = TaskBatches(features, settings.batch_size, settings.seed, pad_token_id, bucket=settings.bucket_by_length,
                           rank=dist.rank, world_size=dist.world_size)
-    return DataSource(batches, {"train_file": os.path.abspath(train_file), "train_fingerprint": fingerprint(features)},
+    return DataSource(batches, {"train_file": os.path.abspath(train_file), "train_fingerprint": features.fingerprint()},
                       {"train_examples": len(features), "batches_per_epoch_per_process": batches.batches_per_epoch})
+
+
+def cache_dir(settings) -> str:
+    """Where token stores and teacher logits go: ``--cache_dir``, else ``<output_dir>/cache``."""
+    return settings.cache_dir or os.path.join(settings.output_dir, "cache")
+
+
+def shared_task_data(settings, spec, tokenizer, dist: Distribution, train_split: str = "train") -> TaskData:
+    """The task's files featurized once: rank 0 builds the token stores while the others wait,
+    then every rank maps the same files (the OS page cache holds one copy)."""
+    where = (spec, tokenizer, settings.glue_dir, settings.max_seq_length, settings.skip_bad_rows, train_split,
+             cache_dir(settings))
+    data = load_task_data(*where, may_build=True) if dist.is_main else None
+    dist.barrier()
+    return data if data is not None else load_task_data(*where, may_build=False)
 
 
 @dataclass
