@@ -53,6 +53,9 @@ SNIFF_BYTES = 1 << 16  # checked up front in every file, so a binary file fails 
 DEFAULT_SHUFFLE_WINDOW = 4096  # sequences per shuffle window (~2 MB of int32 ids at length 128)
 DEFAULT_PREFETCH = 16  # batches queued ahead by the producer, beyond one shuffle window's worth
 STATE_VERSION = 1
+SAMPLE_SEQUENCES = 256  # packed sequences read at start to judge the corpus (require_real_tokens)
+MAX_UNK_SHARE = 0.5  # a larger share of [UNK] among them: the tokenizer does not fit the text
+MIN_TOKENS_PER_SEQUENCE = 4.0  # fewer real tokens on average: [CLS] x [SEP], nothing to attend to
 
 
 # --------------------------------------------------------------------------- files
@@ -273,6 +276,46 @@ def require_text(files: Sequence[str], max_line_chars: int) -> None:
     names = files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
     raise UserError(f"corpus {names} holds no text (only blank lines); give text files with one sentence "
                     f"or paragraph per line")
+
+
+def require_real_tokens(corpus: "PackedCorpus", sample: int = SAMPLE_SEQUENCES) -> Dict[str, float]:
+    """Refuse a corpus whose first ``sample`` packed sequences of epoch 0 are mostly noise.
+
+    Reading and tokenizing succeed on text the teacher cannot see: a file without spaces or
+    line breaks becomes one ``[UNK]`` per 100 characters, a word list with blank lines between
+    words becomes ``[CLS] x [SEP]`` sequences. Training would then run for hours on nothing.
+    The sample is the start of what training reads first, so the check costs a fraction of a
+    second; the thresholds (``MAX_UNK_SHARE``, ``MIN_TOKENS_PER_SEQUENCE``) are explained in
+    docs/general-distillation-data.md. Returns what was measured.
+    """
+    count = tokens = unknown = 0
+    unk_id = corpus.tokenizer.unk_token_id
+    sequences = corpus.sequences(0)
+    try:
+        for _, body in sequences:
+            count += 1
+            tokens += len(body)
+            unknown += int(np.count_nonzero(body == unk_id)) if unk_id is not None else 0
+            if count == sample:
+                break
+    finally:
+        sequences.close()
+    if not count:
+        return {"sequences": 0, "tokens_per_sequence": 0.0, "unk_share": 0.0}
+    found = {"sequences": count, "tokens_per_sequence": tokens / count, "unk_share": unknown / tokens}
+    problems = []
+    if found["unk_share"] > MAX_UNK_SHARE:
+        problems.append("the teacher's tokenizer does not know this text (wrong language or vocabulary, or words "
+                        "not separated by spaces)")
+    if found["tokens_per_sequence"] < MIN_TOKENS_PER_SEQUENCE:
+        problems.append("documents are too short (put sentences of one document on consecutive lines, "
+                        "not a blank line after every line or word)")
+    if problems:
+        names = corpus.files[0] if len(corpus.files) == 1 else f"{len(corpus.files)} files ({corpus.files[0]}, ...)"
+        raise UserError(f"corpus {names}: its first {count} packed sequence(s) hold {found['tokens_per_sequence']:.1f} "
+                        f"token(s) each besides [CLS] and [SEP], {found['unk_share']:.0%} of them [UNK]; "
+                        f"{' and '.join(problems)}")
+    return found
 
 
 def shuffle_windows(sequences: Iterator[Tuple[ReadPoint, np.ndarray]], size: int, seed: Optional[List[int]],
