@@ -386,7 +386,7 @@ def test_the_corpus_sample_counts_tokens_and_unknowns_like_an_independent_tokeni
     ("x" * 200_000 + "\n", "1 packed sequence(s) hold 1.0 token(s) each besides [CLS] and [SEP], 100% of them [UNK]"),
     ("qqq zzz www d1\nvvv d2 uuu yyy\n", "hold 8.0 token(s) each besides [CLS] and [SEP], 75% of them [UNK]; the teacher's"),
     ("".join(f"d{i}\n\n" for i in range(300)), "first 256 packed sequence(s) hold 1.0 token(s) each besides [CLS] and [SEP], "
-                                              "0% of them [UNK]; documents are too short"),
+                                              "0% of them [UNK]; its documents are too short"),
 ])
 def test_a_degenerate_corpus_is_refused_with_what_was_found(tokenizer, tmp_path, text, fragment):
     from tinybert.data.corpus import require_real_tokens

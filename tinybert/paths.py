@@ -34,9 +34,9 @@ def nearest_existing(path: str) -> str:
     return current
 
 
-def _under_a_file(path: str, flag: str, found: str) -> UserError:
-    return UserError(f"{flag} {path}: {found} is a file, not a directory, so nothing can be created under it; "
-                     f"give a path whose parents are directories (or move {found} away)")
+def _under_a_file(path: str, flag: str, found: str, fix: str = "") -> UserError:
+    fix = fix or f"give a path whose parents are directories (or move {found} away)"
+    return UserError(f"{flag} {path}: {found} is a file, not a directory, so nothing can be under it; {fix}")
 
 
 def check_writable_dir(path: str, flag: str, replaced: bool = False) -> None:
@@ -64,7 +64,7 @@ def check_readable_file(path: str, flag: str, fix: str) -> None:
     found = nearest_existing(path)
     if found != os.path.normpath(path):
         if not os.path.isdir(found):
-            raise _under_a_file(path, flag, found)
+            raise _under_a_file(path, flag, found, fix)
         raise UserError(f"{flag} {path}: no such file; {fix}")
     if os.path.isdir(path):
         raise UserError(f"{flag} {path} is a directory; {fix}")

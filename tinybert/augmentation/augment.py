@@ -479,7 +479,7 @@ def run(settings, progress: bool = True) -> str:
     check_settings(settings)
     sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed, settings.batch_size)
     directory = task_dir(settings.glue_dir, spec)
-    check_writable_dir(directory, "--glue_dir")  # train_aug.tsv goes there: know it before GloVe and BERT load
+    check_writable_dir(directory, "--glue_dir's task directory")  # train_aug.tsv goes there: know it before GloVe and BERT load
     source = locate(settings.glue_dir, spec, spec.train_file)
     header, rows, skipped = read_rows(source, spec, settings.skip_bad_rows)
     glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)

@@ -264,6 +264,10 @@ def pack_sequences(lines: Iterator[Tuple[ReadPoint, Optional[str]]], encode, cap
         yield pending_start, np.asarray(pending, dtype=np.int32)
 
 
+def _names(files: Sequence[str]) -> str:
+    return files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
+
+
 def require_text(files: Sequence[str], max_line_chars: int) -> None:
     """Fail at start on a corpus without a single non-blank line (stops at the first one)."""
     lines = _read_lines(files, ReadPoint(), max_line_chars)
@@ -273,8 +277,7 @@ def require_text(files: Sequence[str], max_line_chars: int) -> None:
                 return
     finally:
         lines.close()
-    names = files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
-    raise UserError(f"corpus {names} holds no text (only blank lines); give text files with one sentence "
+    raise UserError(f"corpus {_names(files)} holds no text (only blank lines); give text files with one sentence "
                     f"or paragraph per line")
 
 
@@ -286,7 +289,7 @@ def require_real_tokens(corpus: "PackedCorpus", sample: int = SAMPLE_SEQUENCES) 
     words becomes ``[CLS] x [SEP]`` sequences. Training would then run for hours on nothing.
     The sample is the start of what training reads first, so the check costs a fraction of a
     second; the thresholds (``MAX_UNK_SHARE``, ``MIN_TOKENS_PER_SEQUENCE``) are explained in
-    docs/general-distillation-data.md. Returns what was measured.
+    docs/general-distillation-data.md#degenerate-corpora. Returns what was measured.
     """
     count = tokens = unknown = 0
     unk_id = corpus.tokenizer.unk_token_id
@@ -303,19 +306,16 @@ def require_real_tokens(corpus: "PackedCorpus", sample: int = SAMPLE_SEQUENCES) 
     if not count:
         return {"sequences": 0, "tokens_per_sequence": 0.0, "unk_share": 0.0}
     found = {"sequences": count, "tokens_per_sequence": tokens / count, "unk_share": unknown / tokens}
-    problems = []
-    if found["unk_share"] > MAX_UNK_SHARE:
-        problems.append("the teacher's tokenizer does not know this text (wrong language or vocabulary, or words "
-                        "not separated by spaces)")
-    if found["tokens_per_sequence"] < MIN_TOKENS_PER_SEQUENCE:
-        problems.append("documents are too short (put sentences of one document on consecutive lines, "
-                        "not a blank line after every line or word)")
-    if problems:
-        names = corpus.files[0] if len(corpus.files) == 1 else f"{len(corpus.files)} files ({corpus.files[0]}, ...)"
-        raise UserError(f"corpus {names}: its first {count} packed sequence(s) hold {found['tokens_per_sequence']:.1f} "
-                        f"token(s) each besides [CLS] and [SEP], {found['unk_share']:.0%} of them [UNK]; "
-                        f"{' and '.join(problems)}")
-    return found
+    if found["unk_share"] > MAX_UNK_SHARE:  # the cause; short sequences would only be its symptom
+        problem = ("the teacher's tokenizer does not know this text: check its language and encoding, that words "
+                   "are separated by spaces, or use a teacher whose vocabulary fits")
+    elif found["tokens_per_sequence"] < MIN_TOKENS_PER_SEQUENCE:
+        problem = ("its documents are too short to learn attention from: put the sentences of a document on "
+                   "consecutive lines, with a blank line only between documents")
+    else:
+        return found
+    raise UserError(f"corpus {_names(corpus.files)}: its first {count} packed sequence(s) hold {found['tokens_per_sequence']:.1f} "
+                    f"token(s) each besides [CLS] and [SEP], {found['unk_share']:.0%} of them [UNK]; {problem}")
 
 
 def shuffle_windows(sequences: Iterator[Tuple[ReadPoint, np.ndarray]], size: int, seed: Optional[List[int]],
