@@ -287,7 +287,7 @@ def require_real_tokens(corpus: "PackedCorpus", sample: int = SAMPLE_SEQUENCES) 
     Reading and tokenizing succeed on text the teacher cannot see: a file without spaces or
     line breaks becomes one ``[UNK]`` per 100 characters, a word list with blank lines between
     words becomes ``[CLS] x [SEP]`` sequences. Training would then run for hours on nothing.
-    The sample is the start of what training reads first, so the check costs a fraction of a
+    The sample is the start of what training reads first, so the check costs about a
     second; the thresholds (``MAX_UNK_SHARE``, ``MIN_TOKENS_PER_SEQUENCE``) are explained in
     docs/general-distillation-data.md#degenerate-corpora. Returns what was measured.
     """
