@@ -362,3 +362,44 @@ def test_line_longer_than_the_limit(tokenizer, tmp_path):
 
 def test_long_line_limit_is_exported():
     assert corpus_mod.MAX_LINE_CHARS == MAX_LINE_CHARS
+
+
+# --------------------------------------------------------------------------- degenerate corpora
+
+def test_the_corpus_sample_counts_tokens_and_unknowns_like_an_independent_tokenization(tokenizer, tmp_path):
+    """Numbers from packing, against a count of the tokenizer's own output per document."""
+    from tinybert.data.corpus import require_real_tokens
+
+    docs = [["d1 the cat sat", "on the mat zebra"], ["d2 the qqq xyz", "mats ."], ["d3 unable"]]
+    path = write_corpus(tmp_path / "mixed.txt", docs)
+    corpus = PackedCorpus([path], tokenizer, max_seq_length=64, batch_size=1, shuffle=False)
+    pieces = [sum((tokenizer.tokenize(line) for line in lines), []) for lines in docs]  # one sequence per document
+    found = require_real_tokens(corpus)
+    assert found["sequences"] == 3
+    assert found["tokens_per_sequence"] == pytest.approx(np.mean([len(p) for p in pieces]))
+    assert found["unk_share"] == pytest.approx(sum(p.count("[UNK]") for p in pieces) / sum(len(p) for p in pieces))
+    # only the sample is read: the first two sequences say nothing of the third
+    assert require_real_tokens(corpus, sample=2)["sequences"] == 2
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("x" * 200_000 + "\n", "1 packed sequence(s) hold 1.0 token(s) each besides [CLS] and [SEP], 100% of them [UNK]"),
+    ("qqq zzz www d1\nvvv d2 uuu yyy\n", "hold 8.0 token(s) each besides [CLS] and [SEP], 75% of them [UNK]; the teacher's"),
+    ("".join(f"d{i}\n\n" for i in range(300)), "first 256 packed sequence(s) hold 1.0 token(s) each besides [CLS] and [SEP], "
+                                              "0% of them [UNK]; its documents are too short"),
+])
+def test_a_degenerate_corpus_is_refused_with_what_was_found(tokenizer, tmp_path, text, fragment):
+    from tinybert.data.corpus import require_real_tokens
+
+    (tmp_path / "bad.txt").write_text(text, encoding="utf-8")
+    corpus = PackedCorpus([str(tmp_path / "bad.txt")], tokenizer, max_seq_length=128, batch_size=1, shuffle=False)
+    with pytest.raises(UserError) as err:
+        require_real_tokens(corpus)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_test_corpora_pass_the_sample_check(tokenizer, small_corpus):
+    from tinybert.data.corpus import MIN_TOKENS_PER_SEQUENCE, require_real_tokens
+
+    found = require_real_tokens(PackedCorpus([small_corpus[0]], tokenizer, max_seq_length=16, batch_size=4))
+    assert found["unk_share"] == 0 and found["tokens_per_sequence"] > MIN_TOKENS_PER_SEQUENCE

@@ -7,7 +7,7 @@ import os
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tinybert")
 LEVELS = {
     "errors": 0,
-    "runtime": 1, "settings": 1,
+    "runtime": 1, "settings": 1, "paths": 1,
     "data": 2, "models": 2,
     "training": 3,
     "serving": 4,

@@ -34,6 +34,7 @@ import numpy as np
 from ..data.glue import AUG_FILE, decoded_lines, locate, parse_row, task_dir
 from ..data.tasks import TaskSpec
 from ..errors import UserError, require
+from ..paths import check_writable_dir
 from .glove import GloVe, load_glove
 from .stopwords import is_stop_word
 
@@ -477,6 +478,8 @@ def run(settings, progress: bool = True) -> str:
     spec = get_task(settings.task_name)
     check_settings(settings)
     sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed, settings.batch_size)
+    directory = task_dir(settings.glue_dir, spec)
+    check_writable_dir(directory, "--glue_dir's task directory")  # train_aug.tsv goes there: know it before GloVe and BERT load
     source = locate(settings.glue_dir, spec, spec.train_file)
     header, rows, skipped = read_rows(source, spec, settings.skip_bad_rows)
     glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
@@ -488,7 +491,6 @@ def run(settings, progress: bool = True) -> str:
         masked_lm = MaskedLM(*load_masked_lm(settings.pretrained_bert_model))
     finder = CandidateFinder(GloveNeighbours(glove, sampling.top_k, sampling.batch_size),
                              sampling.top_k, sampling.batch_size, masked_lm)
-    directory = task_dir(settings.glue_dir, spec)
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, AUG_FILE)
     started = time.time()

@@ -53,6 +53,9 @@ SNIFF_BYTES = 1 << 16  # checked up front in every file, so a binary file fails 
 DEFAULT_SHUFFLE_WINDOW = 4096  # sequences per shuffle window (~2 MB of int32 ids at length 128)
 DEFAULT_PREFETCH = 16  # batches queued ahead by the producer, beyond one shuffle window's worth
 STATE_VERSION = 1
+SAMPLE_SEQUENCES = 256  # packed sequences read at start to judge the corpus (require_real_tokens)
+MAX_UNK_SHARE = 0.5  # a larger share of [UNK] among them: the tokenizer does not fit the text
+MIN_TOKENS_PER_SEQUENCE = 4.0  # fewer real tokens on average: [CLS] x [SEP], nothing to attend to
 
 
 # --------------------------------------------------------------------------- files
@@ -261,6 +264,10 @@ def pack_sequences(lines: Iterator[Tuple[ReadPoint, Optional[str]]], encode, cap
         yield pending_start, np.asarray(pending, dtype=np.int32)
 
 
+def _names(files: Sequence[str]) -> str:
+    return files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
+
+
 def require_text(files: Sequence[str], max_line_chars: int) -> None:
     """Fail at start on a corpus without a single non-blank line (stops at the first one)."""
     lines = _read_lines(files, ReadPoint(), max_line_chars)
@@ -270,9 +277,45 @@ def require_text(files: Sequence[str], max_line_chars: int) -> None:
                 return
     finally:
         lines.close()
-    names = files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
-    raise UserError(f"corpus {names} holds no text (only blank lines); give text files with one sentence "
+    raise UserError(f"corpus {_names(files)} holds no text (only blank lines); give text files with one sentence "
                     f"or paragraph per line")
+
+
+def require_real_tokens(corpus: "PackedCorpus", sample: int = SAMPLE_SEQUENCES) -> Dict[str, float]:
+    """Refuse a corpus whose first ``sample`` packed sequences of epoch 0 are mostly noise.
+
+    Reading and tokenizing succeed on text the teacher cannot see: a file without spaces or
+    line breaks becomes one ``[UNK]`` per 100 characters, a word list with blank lines between
+    words becomes ``[CLS] x [SEP]`` sequences. Training would then run for hours on nothing.
+    The sample is the start of what training reads first, so the check costs about a
+    second; the thresholds (``MAX_UNK_SHARE``, ``MIN_TOKENS_PER_SEQUENCE``) are explained in
+    docs/general-distillation-data.md#degenerate-corpora. Returns what was measured.
+    """
+    count = tokens = unknown = 0
+    unk_id = corpus.tokenizer.unk_token_id
+    sequences = corpus.sequences(0)
+    try:
+        for _, body in sequences:
+            count += 1
+            tokens += len(body)
+            unknown += int(np.count_nonzero(body == unk_id)) if unk_id is not None else 0
+            if count == sample:
+                break
+    finally:
+        sequences.close()
+    if not count:
+        return {"sequences": 0, "tokens_per_sequence": 0.0, "unk_share": 0.0}
+    found = {"sequences": count, "tokens_per_sequence": tokens / count, "unk_share": unknown / tokens}
+    if found["unk_share"] > MAX_UNK_SHARE:  # the cause; short sequences would only be its symptom
+        problem = ("the teacher's tokenizer does not know this text: check its language and encoding, that words "
+                   "are separated by spaces, or use a teacher whose vocabulary fits")
+    elif found["tokens_per_sequence"] < MIN_TOKENS_PER_SEQUENCE:
+        problem = ("its documents are too short to learn attention from: put the sentences of a document on "
+                   "consecutive lines, with a blank line only between documents")
+    else:
+        return found
+    raise UserError(f"corpus {_names(corpus.files)}: its first {count} packed sequence(s) hold {found['tokens_per_sequence']:.1f} "
+                    f"token(s) each besides [CLS] and [SEP], {found['unk_share']:.0%} of them [UNK]; {problem}")
 
 
 def shuffle_windows(sequences: Iterator[Tuple[ReadPoint, np.ndarray]], size: int, seed: Optional[List[int]],

@@ -13,10 +13,10 @@ in a background worker, never held in memory, and resumable at the exact batch.
 from __future__ import annotations
 
 from ..data.batches import CorpusBatches
-from ..data.corpus import PackedCorpus
+from ..data.corpus import PackedCorpus, require_real_tokens
 from ..errors import UserError, require
 from ..models.internals import hidden_size, num_heads, num_layers
-from ..models.loading import base_model, load_model_and_keys, load_tokenizer
+from ..models.loading import base_model, check_source, load_model_and_keys, load_tokenizer
 from ..models.student import (
     PER_LAYER,
     DistillationStudent,
@@ -73,17 +73,19 @@ def load_student(settings, teacher):
 
 
 def build_job(settings, dist) -> Job:
+    check_source(settings.teacher_path, settings.teacher_model_type, "--teacher_path")
+    tokenizer = load_tokenizer(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
+    corpus = PackedCorpus(settings.corpus, tokenizer, max_seq_length=settings.max_seq_length, batch_size=settings.batch_size,
+                          seed=settings.seed, rank=dist.rank, world_size=dist.world_size)
+    require_real_tokens(corpus)  # a corpus of [UNK]s or one-word documents is refused before the models load
     teacher, _ = load_model_and_keys(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
     teacher.eval()
-    tokenizer = load_tokenizer(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
     student = load_student(settings, teacher)
     check_attention_compatible(teacher, student)
     layer_map = mapping.build(num_layers(teacher), num_layers(student), settings.layer_map)
     record_projection(student, PER_LAYER)
     trained = DistillationStudent(student, PER_LAYER)
     freeze_unused(trained, "intermediate")
-    corpus = PackedCorpus(settings.corpus, tokenizer, max_seq_length=settings.max_seq_length, batch_size=settings.batch_size,
-                          seed=settings.seed, rank=dist.rank, world_size=dist.world_size)
     loss = intermediate_objective(teacher, layer_map, (settings.hidden_weight, settings.attention_weight))
 
     def objective(model, batch):

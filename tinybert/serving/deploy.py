@@ -35,6 +35,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import UserError
+from ..paths import check_writable_dir
 from .inference import (
     MANIFEST,
     MANIFEST_VERSION,
@@ -189,6 +190,7 @@ def run(settings) -> dict:
     from ..training.metrics import task_metrics
 
     spec = get_task(settings.task_name)
+    check_writable_dir(settings.output_dir, "--output_dir", replaced=True)  # before minutes of loading and checking
     if settings.max_seq_length <= 1:
         raise UserError(f"--max_seq_length must be at least 2, got {settings.max_seq_length}")
     if settings.format == "paddle" and settings.precision == "int8":

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.features import Features, collate, eval_batches
 from ..errors import UserError
+from ..paths import check_readable_file
 from .latency import INPUT_NAMES, default_threads
 
 MANIFEST = "manifest.json"
@@ -250,17 +251,26 @@ class Predictor:
 
 # ------------------------------------------------------------------ predict.py
 CHUNK = 1024  # lines read, classified and printed at a time: bounded memory on long streams
+INPUT_FIX = "give a text/TSV file, or - for standard input"
 
 
 def read_lines(path: str):
-    """(line number, text) of every non-blank line of a file or of stdin (``-``)."""
+    """(line number, text) of every non-blank line of a file or of stdin (``-``).
+
+    The file is checked here, at the call, not at the first line read: predict.py calls this
+    before the model loads, so a wrong ``--input`` costs nothing.
+    """
+    if path != "-":
+        check_readable_file(path, "--input", INPUT_FIX)
+    return _numbered_lines(path)
+
+
+def _numbered_lines(path: str):
     import sys
 
     if path == "-":
         handle = sys.stdin
     else:
-        if not os.path.isfile(path):
-            raise UserError(f"--input {path}: no such file (give a text/TSV file, or - for standard input)")
         handle = open(path, encoding="utf-8", errors="strict")
     try:
         for number, line in enumerate(handle, start=1):
@@ -287,6 +297,7 @@ def split_columns(number: int, line: str, predictor: "Predictor", source: str) -
 
 def run_cli_predict(settings) -> None:
     """predict.py: one JSON line per input line, in input order, streamed in chunks."""
+    lines = read_lines(settings.input)  # checks --input before the model loads
     predictor = Predictor(settings.model_dir, device=settings.device, threads=settings.threads, batch_size=settings.batch_size,
                           truncate=settings.truncate)
     source = "<stdin>" if settings.input == "-" else settings.input
@@ -300,7 +311,7 @@ def run_cli_predict(settings) -> None:
             print(json.dumps({"line": number, **result}), flush=False)
         chunk.clear()
 
-    for number, line in read_lines(settings.input):
+    for number, line in lines:
         chunk.append((number, split_columns(number, line, predictor, source)))
         if len(chunk) >= CHUNK:
             _encode_checked(flush, chunk, source)

@@ -13,6 +13,7 @@ import shutil
 from typing import Iterable
 
 from ..errors import UserError, require
+from ..paths import check_writable_dir
 
 IGNORED_FOR_IDENTITY = {"resume", "overwrite_output_dir", "device", "logging_steps"}
 
@@ -39,10 +40,15 @@ def arguments_identity(settings) -> dict:
 
 
 def check_output_dir(settings, stage: str, checkpoint_name: str) -> None:
-    """Refuse to mix two runs of ``stage`` in ``output_dir`` (reads only: every rank may call it)."""
+    """Refuse to mix two runs of ``stage`` in ``output_dir`` (reads only: every rank may call it).
+
+    Both directories the run writes are vetted first (a directory, or creatable; writable; not
+    under a file), so a mistake there stops the run before any model loads, not at its end.
+    """
     output_dir = settings.output_dir
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise UserError(f"--output_dir {output_dir} is a file; give a directory")
+    check_writable_dir(output_dir, "--output_dir")
+    if settings.export_dir:
+        check_writable_dir(settings.export_dir, "--export_dir", replaced=True)
     record = os.path.join(output_dir, f"run_{stage}.json")
     saved_anything = os.path.isdir(os.path.join(output_dir, checkpoint_name))
     if settings.resume and not saved_anything:
