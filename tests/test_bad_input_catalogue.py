@@ -133,6 +133,9 @@ CATALOGUE = [
     ("output-dir-unwritable", "locked", finetune("--output_dir", "locked/out"), ["--output_dir locked/out", "locked is not writable"]),
     ("augment-task-dir-unwritable", lambda w: os.chmod("glue/SST-2", 0o555), augment(),
      ["--glue_dir's task directory glue/SST-2 is not writable"]),
+    ("cache-dir-under-a-file", "afile", distill("--cache_dir", "afile/cache"), ["--cache_dir afile/cache: afile is a file"]),
+    ("max-seq-length-above-positions", None, distill("--max_seq_length", "200"),
+     ["--max_seq_length 200 exceeds the 128 positions of --teacher_path", "--max_seq_length 128 or less"]),
     ("degenerate-corpus", lambda w: write("one.txt", "x" * 200_000 + "\n"), general(corpus="one.txt"),
      ["one.txt", "1.0 token(s) each", "100% of them [UNK]"]),
 ]

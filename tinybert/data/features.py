@@ -8,6 +8,8 @@ resumed run recomputes the epoch's order and skips the batches it already did.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -145,15 +147,37 @@ def load_task_data(spec, tokenizer, glue_dir, max_seq_length: int, skip_bad_rows
         return TaskData(train_set.path, encode(train_set.examples), [encode(d.examples) for d in dev_sets])
     from .store import open_store
 
-    def stored(path, split):
-        return open_store(cache_dir, path, spec, split, tokenizer, max_seq_length, skip_bad_rows, may_build)
-
     train_path = locate_split(glue_dir, spec, train_split)[0]
-    train = stored(train_path, train_split)
-    devs = [stored(path, "dev").to_features() for path in locate_split(glue_dir, spec, "dev")]
-    if train.meta["skipped_rows"]:
+    dev_paths = locate_split(glue_dir, spec, "dev")  # every file found before anything is written
+    made = _missing_directories(cache_dir)
+    built = []
+    try:
+        stores = []
+        for path, split in [(train_path, train_split)] + [(p, "dev") for p in dev_paths]:
+            stores.append(open_store(cache_dir, path, spec, split, tokenizer, max_seq_length, skip_bad_rows, may_build))
+            if stores[-1].built_now:
+                built.append(stores[-1].directory)
+    except BaseException:  # a refused run leaves the disk as it found it
+        for directory in built:
+            shutil.rmtree(directory, ignore_errors=True)
+        for directory in made:
+            if os.path.isdir(directory) and not os.listdir(directory):
+                os.rmdir(directory)
+        raise
+    train, devs = stores[0], [store.to_features() for store in stores[1:]]
+    if train.meta["skipped_rows"] and may_build:
         print(f"{train_path}: skipped {train.meta['skipped_rows']} malformed row(s) (--skip_bad_rows)")
     return TaskData(train_path, train, devs)
+
+
+def _missing_directories(path: str) -> List[str]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
 
 
 def concat_features(sets: Sequence[Features]) -> Features:

@@ -73,17 +73,27 @@ def parse_row(line: str, spec: TaskSpec) -> Tuple[Tuple[str, ...], Union[int, fl
     return texts, parse_label(columns[spec.label_column], spec)
 
 
+def open_data_file(path: str):
+    """``path`` opened for reading bytes, or the one-line error a user can act on."""
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, expected a GLUE .tsv file") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}; check the path and its permissions") from None
+
+
+def check_readable(path: str) -> None:
+    """Fail now, with the reader's message, if ``path`` cannot be read."""
+    open_data_file(path).close()
+
+
 def decoded_lines(path: str):
     """Yield (1-based line number, text) with the line ending removed; errors name the line.
 
     The file is streamed: memory does not grow with its size.
     """
-    try:
-        handle = open(path, "rb")
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, expected a GLUE .tsv file")
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror}; check the path and its permissions")
+    handle = open_data_file(path)
     with handle:
         for number, chunk in enumerate(handle, start=1):
             try:

@@ -39,7 +39,7 @@ from ..errors import UserError
 from .fast_tokenizer import (CHECK_ROWS, FastWordPiece, check_sample, fast_tokenizer_enabled, is_wordpiece_bert,
                              paddlenlp_encode)
 from .features import fingerprint_of
-from .glue import iter_examples
+from .glue import check_readable, iter_examples
 from .tasks import TaskSpec
 
 STORE_VERSION = 1
@@ -68,6 +68,7 @@ def tokenizer_digest(tokenizer) -> str:
 
 
 def store_key(path: str, spec: TaskSpec, split: str, tokenizer, max_seq_length: int, skip_bad_rows: bool) -> Dict:
+    check_readable(path)
     return {"version": STORE_VERSION, "task": spec.name, "split": split, "file_sha256": file_digest(path),
             "file_size": os.path.getsize(path), "tokenizer": tokenizer_digest(tokenizer),
             "max_seq_length": int(max_seq_length), "skip_bad_rows": bool(skip_bad_rows)}
@@ -98,6 +99,7 @@ class TokenStore:
                        for name in ARRAYS}
         self.ids, self.offsets, self.first, self.labels = (self.arrays[name] for name in ARRAYS)
         self.path = self.meta["source"]
+        self.built_now = False  # set by open_store when this call built it
         self._lengths = None
 
     def __len__(self) -> int:
@@ -305,4 +307,6 @@ def open_store(cache_dir: str, path: str, spec: TaskSpec, split: str, tokenizer,
     except OSError as err:
         raise UserError(f"cannot write the token store in {cache_dir} ({err.strerror}); pass a writable "
                         f"--cache_dir") from None
-    return TokenStore(directory)
+    store = TokenStore(directory)
+    store.built_now = True
+    return store

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from ..errors import UserError, require
 from ..paths import check_writable_dir
+from ..settings import DataSettings
 
 IGNORED_FOR_IDENTITY = {"resume", "overwrite_output_dir", "device", "logging_steps"}
 
@@ -49,6 +50,8 @@ def check_output_dir(settings, stage: str, checkpoint_name: str) -> None:
     check_writable_dir(output_dir, "--output_dir")
     if settings.export_dir:
         check_writable_dir(settings.export_dir, "--export_dir", replaced=True)
+    if isinstance(settings, DataSettings) and settings.cache_dir:  # jobs that featurize a task into token stores
+        check_writable_dir(settings.cache_dir, "--cache_dir")
     record = os.path.join(output_dir, f"run_{stage}.json")
     saved_anything = os.path.isdir(os.path.join(output_dir, checkpoint_name))
     if settings.resume and not saved_anything:

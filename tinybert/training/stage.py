@@ -92,6 +92,11 @@ def run_stage(settings: TrainingSettings, stage: Stage, build: Callable[[Distrib
     device = select_device(settings.device)
     dist = Distribution.start()
     check_output_dir(settings, stage.name, stage.checkpoint_name)
+    shared = {"world_size": dist.world_size, "batch_size": settings.batch_size, "seed": settings.seed,
+              "max_seq_length": settings.max_seq_length, "num_train_epochs": settings.num_train_epochs,
+              "max_steps": settings.max_steps, "bucket_by_length": settings.bucket_by_length}
+    if settings.resume:  # refused before the job builds anything (token stores, teacher logits)
+        read_training_state(os.path.join(settings.output_dir, stage.checkpoint_name), shared)
     dist.barrier()
     set_seed(settings.seed)
 
@@ -99,15 +104,13 @@ def run_stage(settings: TrainingSettings, stage: Stage, build: Callable[[Distrib
     model = dist.data_parallel(job.model)
     if dist.several:
         set_seed(settings.seed + dist.rank)  # same initial weights everywhere, own dropout masks per rank
-    shared = {"world_size": dist.world_size, "batch_size": settings.batch_size, "seed": settings.seed,
-              "max_seq_length": settings.max_seq_length, "num_train_epochs": settings.num_train_epochs,
-              "max_steps": settings.max_steps, "bucket_by_length": settings.bucket_by_length, **job.data.settings}
+    shared.update(job.data.settings)
     config = TrainConfig.from_settings(settings, stage=stage.name, checkpoint_name=stage.checkpoint_name,
                                        best_name=stage.best_name, higher_is_better=stage.higher_is_better,
                                        amp=resolve_amp(settings.amp, device), settings=shared)
     run_info = {"device": device, "processes": dist.world_size, "global_batch_size": settings.batch_size * dist.world_size,
                 **job.data.describe, **job.describe, "version": package_version(), "git_commit": git_commit()}
-    if settings.resume:  # refuse before anything on disk changes
+    if settings.resume:  # and the data: before anything in output_dir changes
         read_training_state(os.path.join(settings.output_dir, stage.checkpoint_name), shared)
     if dist.is_main:
         claim_output_dir(settings, stage.name, stage.checkpoint_name, run_info)
