@@ -15,6 +15,10 @@
 # Models and paths (environment):
 #   TEACHER=bert-base-uncased    teacher to fine-tune: PaddleNLP name or directory (TEACHER_TYPE=bert)
 #   STUDENT=tinybert-6l-768d-v2  general TinyBERT student: name or directory (STUDENT_TYPE=tinybert)
+#   STUDENT_SHAPE=LxH[xI]        instead of STUDENT: cut a student of L layers, hidden H (a multiple of the
+#                                teacher's heads) and FFN I (default: scaled like H) from the fine-tuned
+#                                teacher, keeping its most important dimensions on the task's training data
+#                                (scripts/build_student.py; written to STUDENT_DIR=$OUT_DIR/<TASK>/student)
 #   GLUE_DIR=<PaddleNLP DATA_HOME/Glue>  holds <TASK>/train.tsv, dev.tsv (and train_aug.tsv)
 #   OUT_DIR=./tmp                outputs go to $OUT_DIR/<TASK>/: teacher/, inter/, pred/, results.*
 #   TEACHER_DIR, INTER_DIR, PRED_DIR   override one stage's output directory (sweep.sh shares them)
@@ -78,6 +82,17 @@ SEED="${SEED:-42}"
 NPROC="${NPROC:-1}"
 GPUS="${GPUS:-}"
 TASK_OUT="$OUT_DIR/$TASK"
+STUDENT_SHAPE="${STUDENT_SHAPE:-}"
+if [ -n "$STUDENT_SHAPE" ]; then
+  if ! [[ "$STUDENT_SHAPE" =~ ^([0-9]+)x([0-9]+)(x([0-9]+))?$ ]]; then
+    echo "error: STUDENT_SHAPE=$STUDENT_SHAPE: give LAYERSxHIDDEN or LAYERSxHIDDENxINTERMEDIATE, e.g. 3x192" >&2
+    exit 2
+  fi
+  SHAPE_ARGS=(--num_layers "${BASH_REMATCH[1]}" --hidden_size "${BASH_REMATCH[2]}")
+  [ -n "${BASH_REMATCH[4]}" ] && SHAPE_ARGS+=(--intermediate_size "${BASH_REMATCH[4]}")
+  STUDENT_DIR="${STUDENT_DIR:-$TASK_OUT/student}"
+  STUDENT="$STUDENT_DIR"
+fi
 TEACHER_DIR="${TEACHER_DIR:-$TASK_OUT/teacher}"
 INTER_DIR="${INTER_DIR:-$TASK_OUT/inter}"
 PRED_DIR="${PRED_DIR:-$TASK_OUT/pred}"
@@ -124,7 +139,7 @@ fi
 
 mkdir -p "$TASK_OUT"
 STAGES_LOG="$TASK_OUT/stages.log"
-say "task $TASK: teacher $TEACHER -> student $STUDENT, outputs in $TASK_OUT, device $DEVICE" \
+say "task $TASK: teacher $TEACHER -> student ${STUDENT_SHAPE:+$STUDENT_SHAPE cut from the teacher, }$STUDENT, outputs in $TASK_OUT, device $DEVICE" \
     "$([ -n "$GPUS" ] && echo "(GPUs $GPUS)" || { [ "$NPROC" -gt 1 ] && echo "($NPROC processes)"; } || true)"
 say "settings: teacher ${TEACHER_EPOCHS} epochs at lr $TEACHER_LR (batch $TEACHER_BATCH_SIZE," \
     "length $TEACHER_MAX_SEQ_LENGTH); stage 1 ${INTER_EPOCHS} epochs at lr $INTER_LR; stage 2 ${PRED_EPOCHS} epochs" \
@@ -221,6 +236,40 @@ if [ "$AUGMENT" = "1" ]; then
   GLUE_ARGS=(--glue_dir "$GLUE_DIR")
 fi
 
+# An extra --max_seq_length reaches every stage; the student builder and the final evaluation honour
+# it (and --skip_bad_rows) too.
+TEACHER_EVAL_LENGTH="$TEACHER_MAX_SEQ_LENGTH"
+STUDENT_LENGTH="$MAX_SEQ_LENGTH"
+SKIP_ARGS=()
+for ((i = 0; i < ${#EXTRA[@]}; i++)); do
+  case "${EXTRA[$i]}" in
+    --max_seq_length) [ $((i + 1)) -lt ${#EXTRA[@]} ] && TEACHER_EVAL_LENGTH="${EXTRA[$((i + 1))]}" \
+                        && STUDENT_LENGTH="$TEACHER_EVAL_LENGTH" ;;
+    --max_seq_length=*) TEACHER_EVAL_LENGTH="${EXTRA[$i]#--max_seq_length=}"; STUDENT_LENGTH="$TEACHER_EVAL_LENGTH" ;;
+    --skip_bad_rows) SKIP_ARGS=(--skip_bad_rows) ;;
+  esac
+done
+
+# 2b. the student cut from the fine-tuned teacher (STUDENT_SHAPE): rebuilt when the teacher or the
+# shape changed
+if [ -n "$STUDENT_SHAPE" ]; then
+  SHAPE_MARKER="$STUDENT_DIR/.run_task-student.shape"
+  if [ -z "$RAN_STAGE" ] && [ -f "$SHAPE_MARKER" ] && [ "$(cat "$SHAPE_MARKER")" = "$STUDENT_SHAPE" ]; then
+    say "skip student: $STUDENT_DIR is the $STUDENT_SHAPE student of this teacher"
+    record student skipped 0
+  else
+    say "student: $STUDENT_SHAPE cut from $TEACHER_DIR/best_model by importance on the $TASK training data"
+    started="$(now)"
+    "$PYTHON" "$ROOT/scripts/build_student.py" --source "$TEACHER_DIR/best_model" "${SHAPE_ARGS[@]}" \
+      --task_name "$TASK" "${GLUE_ARGS[@]}" --max_seq_length "$STUDENT_LENGTH" --device "$DEVICE" --seed "$SEED" \
+      "${SKIP_ARGS[@]}" --output_dir "$STUDENT_DIR"
+    echo "$STUDENT_SHAPE" > "$SHAPE_MARKER"
+    seconds="$(elapsed "$started")"
+    record student ran "$seconds"
+    RAN_STAGE="${RAN_STAGE:-student}"
+  fi
+fi
+
 DISTILL_COMMON=(--model_type "$STUDENT_TYPE" --task_name "$TASK" "${GLUE_ARGS[@]}" --max_seq_length "$MAX_SEQ_LENGTH"
   --batch_size "$BATCH_SIZE" --T "$TEMPERATURE" --teacher_model_type "$TEACHER_TYPE"
   --teacher_path "$TEACHER_DIR/best_model" --warmup_proportion "$WARMUP" --logging_steps "$LOGGING_STEPS"
@@ -240,13 +289,6 @@ run_stage stage2 "$PRED_DIR" best_model checkpoint-last -- \
 
 # 5. final evaluation: results.json and results.md. Each model is evaluated at the length it was
 # trained with: an extra --max_seq_length reached the teacher too, otherwise TEACHER_MAX_SEQ_LENGTH.
-TEACHER_EVAL_LENGTH="$TEACHER_MAX_SEQ_LENGTH"
-for ((i = 0; i < ${#EXTRA[@]}; i++)); do
-  case "${EXTRA[$i]}" in
-    --max_seq_length) [ $((i + 1)) -lt ${#EXTRA[@]} ] && TEACHER_EVAL_LENGTH="${EXTRA[$((i + 1))]}" ;;
-    --max_seq_length=*) TEACHER_EVAL_LENGTH="${EXTRA[$i]#--max_seq_length=}" ;;
-  esac
-done
 RESULTS="$TASK_OUT/results.json"
 if [ -z "$RAN_STAGE" ] && [ -f "$RESULTS" ] && [ "$RESULTS" -nt "$PRED_DIR/best_model" ] \
    && [ "$RESULTS" -nt "$TEACHER_DIR/best_model" ]; then
@@ -257,7 +299,7 @@ else
     --max_seq_length "$MAX_SEQ_LENGTH" --teacher_max_seq_length "$TEACHER_EVAL_LENGTH" --device "$DEVICE" \
     --teacher_dir "$TEACHER_DIR/best_model" --student_dir "$PRED_DIR/best_model" \
     --output_dir "$TASK_OUT" --stages_log "$STAGES_LOG" ${RUN_NAME:+--run_name "$RUN_NAME"} \
-    --setting "teacher=$TEACHER" --setting "student=$STUDENT" --setting "batch_size=$BATCH_SIZE" \
+    --setting "teacher=$TEACHER" --setting "student=$STUDENT" ${STUDENT_SHAPE:+--setting "student_shape=$STUDENT_SHAPE"} --setting "batch_size=$BATCH_SIZE" \
     --setting "max_seq_length=$MAX_SEQ_LENGTH" --setting "inter_lr=$INTER_LR" --setting "pred_lr=$PRED_LR" \
     --setting "inter_epochs=$INTER_EPOCHS" --setting "pred_epochs=$PRED_EPOCHS" \
     --setting "temperature=$TEMPERATURE" --setting "teacher_lr=$TEACHER_LR" \

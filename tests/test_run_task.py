@@ -199,3 +199,32 @@ def test_nproc_runs_every_training_stage_under_the_launcher(tmp_path):
     import tinybert
 
     assert run["version"] == tinybert.__version__ and "device" in run
+
+
+def test_student_shape_cuts_the_student_from_the_fine_tuned_teacher(tmp_path):
+    tiny.write_task(str(tmp_path / "glue"), "SST-2", n_train=24, n_dev=8)
+    tiny.make_bert(str(tmp_path / "teacher0"), layers=4, hidden=32, heads=2)
+    result = run_task(tmp_path, "--max_seq_length", "24", STUDENT_SHAPE="2x16", STUDENT="ignored", AUGMENT="0",
+                      MAX_STEPS="2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    task = tmp_path / "out" / "SST-2"
+    built = read_json(task / "student" / "student_source.json")
+    assert built["source"] == str(task / "teacher" / "best_model")
+    assert (built["kept_layers_0_based"], built["hidden_size"], built["intermediate_size"]) == ([1, 3], 16, 32)
+    assert built["criterion"].startswith("importance") and built["max_seq_length"] == 24
+    stage1 = read_json(task / "inter" / "run_intermediate.json")["arguments"]
+    assert stage1["student_model_name_or_path"] == str(task / "student")
+    record = read_json(task / "results.json")
+    assert record["student"]["layers"] == 2 and record["student"]["hidden_size"] == 16
+    assert record["settings"]["student_shape"] == "2x16"
+    log = [line.split("\t")[:2] for line in (task / "stages.log").read_text().splitlines()]
+    assert log == [["teacher", "ran"], ["student", "ran"], ["stage1", "ran"], ["stage2", "ran"]]
+
+    again = run_task(tmp_path, "--max_seq_length", "24", STUDENT_SHAPE="2x16", AUGMENT="0", MAX_STEPS="2")
+    assert again.returncode == 0 and "skip student:" in again.stdout and "skip stage1:" in again.stdout
+
+
+def test_a_malformed_student_shape_is_a_one_line_error(tmp_path):
+    result = run_task(tmp_path, STUDENT_SHAPE="3-192")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "STUDENT_SHAPE=3-192: give LAYERSxHIDDEN" in result.stderr and not (tmp_path / "out").exists()

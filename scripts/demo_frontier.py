@@ -1,0 +1,276 @@
+"""The speed/accuracy frontier of narrow students, measured on the demo's model and data.
+
+    bash scripts/demo.sh                  # first: the task, the augmented set, the fine-tuned teacher
+    python scripts/demo_frontier.py       # then this (budget: at most 35 minutes on two CPU cores)
+
+For each shape (``--shapes 3x192,2x192``: layers x hidden[x intermediate], at most the teacher's):
+
+ 1. (a) a student cut from the fine-tuned teacher, keeping its most important dimensions on the
+    training set (scripts/build_student.py --hidden_size ...); (b) the same shape, randomly
+    initialised (same seed);
+ 2. both through task-distillation stage 1 and stage 2 with the demo's recipe (scripts/demo.py's
+    settings: learning rates, epochs, temperature, the augmented training set);
+ 3. every model and the teacher exported to ONNX Runtime float32 and INT8 (export_model.py's
+    pipeline, each export checked on the dev set);
+ 4. dev accuracy, parameters and ms/example at batch 1 and 32 in Paddle dygraph and in each
+    runtime (tinybert.serving.latency), with the speed-up against the teacher in the same runtime
+    and against the teacher in dygraph: one table (<output_dir>/results.md, results.json) and the
+    frontier as a picture (<output_dir>/frontier.png; skipped with a note without matplotlib).
+
+Steps whose output exists from the same command are reused (scripts/demo.py's Pipeline).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Dict, List
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+from tinybert.runtime import prepare_process  # noqa: E402
+
+prepare_process()
+
+import demo  # noqa: E402  (the demo's pipeline, settings, latency and tables)
+from tinybert.errors import UserError, require, run_cli  # noqa: E402
+
+TASK = demo.TASK
+RUNTIMES = (("dygraph", None, None, "Paddle dygraph"), ("onnx-fp32", "onnx", "float32", "ONNX Runtime fp32"),
+            ("onnx-int8", "onnx", "int8", "ONNX Runtime INT8"))
+ARMS = (("importance", "cut from the teacher by importance"), ("random", "random init"))
+
+
+def parse_args(argv=None):
+    recipe = demo.Settings()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo_dir", default=os.path.join(ROOT, "demo_output"), help="what scripts/demo.py wrote")
+    parser.add_argument("--output_dir", default=None, help="default: <demo_dir>/frontier")
+    parser.add_argument("--shapes", default="3x192,2x192", help="comma-separated LxH[xI] student shapes")
+    for name in ("inter_lr", "inter_epochs", "pred_lr", "pred_epochs", "temperature", "batch_size",
+                 "max_seq_length", "seed", "latency_sentences", "latency_rounds"):
+        default = getattr(recipe, name)
+        parser.add_argument(f"--{name}", type=type(default), default=default, help=f"default: the demo's {default}")
+    parser.add_argument("--max_steps", type=int, default=0, help="cap each distillation stage (tests); 0: epochs")
+    parser.add_argument("--importance_examples", type=int, default=1024)
+    parser.add_argument("--runtimes", default=",".join(r[0] for r in RUNTIMES),
+                        help="exported runtimes to measure besides dygraph (onnx-fp32, onnx-int8)")
+    return parser.parse_args(argv)
+
+
+def parse_shape(text: str) -> tuple:
+    """``"3x192"`` -> ``(3, 192, None)``; ``"2x192x768"`` -> ``(2, 192, 768)``."""
+    parts = text.strip().lower().split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or min(numbers, default=0) < 1:
+        raise UserError(f"--shapes: '{text}' is not LAYERSxHIDDEN[xINTERMEDIATE], e.g. 3x192")
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
+
+
+def build_students(p: "demo.Pipeline", args, shape: tuple, name: str, teacher: str, glue: str) -> Dict[str, str]:
+    """(a) cut by importance, (b) random init of the same shape: the two initial checkpoints."""
+    layers, hidden, inter = shape
+    cut = p.path(name, "importance_init")
+    p.run(f"{name} importance student", cut, p.script(
+        "scripts/build_student.py", "--source", teacher, "--num_layers", layers, "--hidden_size", hidden,
+        *(["--intermediate_size", inter] if inter else []), "--task_name", TASK, "--glue_dir", glue,
+        "--max_seq_length", args.max_seq_length, "--device", "cpu", "--seed", args.seed,
+        "--importance_examples", args.importance_examples, "--output_dir", cut),
+        f"{name} cut from the fine-tuned teacher by importance")
+    random_init = p.path(name, "random_init")
+    if not os.path.isdir(random_init):
+        import demo_general  # the general demo's random-init arm, same construction
+
+        with open(os.path.join(cut, "config.json"), encoding="utf-8") as handle:
+            built = json.load(handle)
+        demo_general.random_student(argparse.Namespace(layers=layers, hidden=hidden, seed=args.seed,
+                                                       intermediate=built["intermediate_size"]),
+                                    teacher, random_init)
+    return {"importance": cut, "random": random_init}
+
+
+def distil(p: "demo.Pipeline", args, student: str, out: str, name: str, teacher: str, glue: str,
+           depends=()) -> str:
+    """Stage 1 then stage 2 with the demo's recipe; returns the best model."""
+    aug_size = demo.count_lines(os.path.join(glue, TASK, "train_aug.tsv")) - 1
+    steps = ["--max_steps", args.max_steps] if args.max_steps else []
+    common = ["--model_type", "tinybert", "--teacher_model_type", "bert", "--teacher_path", teacher,
+              "--task_name", TASK, "--glue_dir", glue, "--max_seq_length", args.max_seq_length,
+              "--batch_size", args.batch_size, "--seed", args.seed, "--device", "cpu", "--use_aug",
+              "--T", args.temperature, "--output_dir", out, "--overwrite_output_dir", *steps]
+    recipe = demo.Settings()
+    for stage, source, lr, epochs, evaluations, best in (
+            ("stage 1", student, args.inter_lr, args.inter_epochs, recipe.inter_evaluations, "best_inter_model"),
+            ("stage 2", os.path.join(out, "best_inter_model"), args.pred_lr, args.pred_epochs,
+             recipe.pred_evaluations, "best_model")):
+        save = demo.steps_between_evaluations(aug_size, args.batch_size, epochs, evaluations)
+        if args.max_steps:
+            save = max(1, min(save, args.max_steps))
+        p.run(f"{name} {stage}", os.path.join(out, best), p.script(
+            "task_distill.py", "--student_model_name_or_path", source,
+            *(["--intermediate_distill"] if stage == "stage 1" else []), *common, "--learning_rate", lr,
+            "--num_train_epochs", epochs, "--logging_steps", save, "--save_steps", save),
+            depends=tuple(depends) if stage == "stage 1" else (f"{name} stage 1",))
+    return os.path.join(out, "best_model")
+
+
+def export_all(paths: Dict[str, str], glue: str, args, out: str) -> Dict[str, dict]:
+    from tinybert.serving.deploy import export_checkpoint
+
+    wanted = {r.strip() for r in args.runtimes.split(",")}
+    unknown = wanted - {r[0] for r in RUNTIMES}
+    require(not unknown, f"--runtimes: unknown {', '.join(sorted(unknown))}; use {', '.join(r[0] for r in RUNTIMES)}")
+    manifests = {}
+    for model, path in paths.items():
+        for runtime, fmt, precision, _ in [r for r in RUNTIMES[1:] if r[0] in wanted]:
+            target = os.path.join(out, "deploy", f"{model.replace(' ', '_')}-{runtime}")
+            manifests[(model, runtime)] = export_checkpoint(path, target, TASK, format=fmt, precision=precision,
+                                                            glue_dir=glue, max_seq_length=args.max_seq_length,
+                                                            eval_batch_size=64)
+            manifests[(model, runtime)]["directory"] = target
+    return manifests
+
+
+def frontier_rows(evaluated, manifests: Dict[tuple, dict], seconds: Dict[int, Dict[str, float]]) -> List[dict]:
+    """One row per model and runtime: accuracy of that very model (the export's own for ONNX),
+    share of the teacher (dygraph), ms/example, speed-up in the same runtime and vs dygraph."""
+    teacher_score = evaluated["teacher"].metrics["score"]
+    rows = []
+    for name, e in evaluated.items():
+        for runtime, _, _, label in RUNTIMES:
+            key = f"{name}@{runtime}"
+            if key not in seconds[1]:
+                continue
+            metrics = e.metrics if runtime == "dygraph" else manifests[(name, runtime)]["evaluation"]["metrics"]
+            row = {"model": name, "runtime": label, "layers": e.layers, "hidden": e.hidden,
+                   "parameters": e.parameters, "dev_accuracy": metrics.get("acc", metrics["score"]),
+                   "share_of_teacher": metrics["score"] / teacher_score if teacher_score else None}
+            for b, per in sorted(seconds.items()):
+                row[f"ms_per_example_b{b}"] = 1000 * per[key]
+                row[f"same_runtime_speedup_b{b}"] = per[f"teacher@{runtime}"] / per[key]
+                row[f"vs_teacher_dygraph_b{b}"] = per["teacher@dygraph"] / per[key]
+            rows.append(row)
+    return rows
+
+
+def markdown(rows: List[dict]) -> str:
+    lines = ["| model | runtime | layers x hidden | parameters | dev acc | % of teacher | ms/example b1 | "
+             "ms/example b32 | vs teacher, same runtime (b1 / b32) | vs teacher in dygraph (b1 / b32) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['layers']} x {r['hidden']} | {r['parameters'] / 1e6:.2f}M"
+                     f" | {r['dev_accuracy']:.4f} | {100 * (r['share_of_teacher'] or 0):.1f}% | "
+                     f"{r['ms_per_example_b1']:.2f} | {r['ms_per_example_b32']:.2f} | "
+                     f"{r['same_runtime_speedup_b1']:.2f}x / {r['same_runtime_speedup_b32']:.2f}x | "
+                     f"{r['vs_teacher_dygraph_b1']:.2f}x / {r['vs_teacher_dygraph_b32']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def check_targets(rows: List[dict], teacher_hidden: int) -> dict:
+    """The issue's targets, for the best student at most half the teacher's width."""
+    by = {(r["model"], r["runtime"]): r for r in rows}
+    narrow = [r for r in rows if r["model"].endswith("importance") and 2 * r["hidden"] <= teacher_hidden
+              and r["runtime"] == "Paddle dygraph"]
+    if not narrow:
+        return {"met": False, "note": "no importance student at half the teacher's width or less"}
+    best = max(narrow, key=lambda r: r["dev_accuracy"])
+    random_row = by.get((best["model"].replace("importance", "random"), "Paddle dygraph"))
+    int8 = by.get((best["model"], "ONNX Runtime INT8"), {})
+    result = {"student": best["model"], "share_of_teacher": best["share_of_teacher"],
+              "keeps_97_percent": bool((best["share_of_teacher"] or 0) >= 0.97),
+              "int8_b32_vs_teacher_int8": int8.get("same_runtime_speedup_b32"),
+              "three_times_faster_int8_b32": bool((int8.get("same_runtime_speedup_b32") or 0) >= 3),
+              "dygraph_b1_vs_teacher": best["vs_teacher_dygraph_b1"],
+              "twenty_times_faster_dygraph_b1": bool(best["vs_teacher_dygraph_b1"] >= 20),
+              "points_over_random_init": None if random_row is None else
+              100 * (best["dev_accuracy"] - random_row["dev_accuracy"])}
+    result["beats_random_by_3_points"] = bool((result["points_over_random_init"] or 0) >= 3)
+    result["met"] = all(result[k] for k in ("keeps_97_percent", "three_times_faster_int8_b32",
+                                            "twenty_times_faster_dygraph_b1", "beats_random_by_3_points"))
+    return result
+
+
+def draw(rows: List[dict], path: str) -> bool:
+    """Dev accuracy against ms/example (batch 32), one point per model and runtime; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"note: matplotlib is not installed, so {path} is not drawn (the table has the same numbers)")
+        return False
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    markers = {"Paddle dygraph": "o", "ONNX Runtime fp32": "s", "ONNX Runtime INT8": "^"}
+    for r in rows:
+        teacher = r["model"] == "teacher"
+        axes.scatter(r["ms_per_example_b32"], r["dev_accuracy"], marker=markers[r["runtime"]], s=90 if teacher else 45,
+                     color="black" if teacher else ("tab:blue" if r["model"].endswith("importance") else "tab:orange"))
+        axes.annotate(f"{r['model']} ({r['runtime'].replace('ONNX Runtime ', 'ORT ')})",
+                      (r["ms_per_example_b32"], r["dev_accuracy"]), fontsize=7, xytext=(4, 2),
+                      textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set_xlabel("ms per example, batch 32 (log scale)")
+    axes.set_ylabel("dev accuracy")
+    axes.set_title("Speed/accuracy frontier (black: teacher; blue: cut by importance; orange: random init)",
+                   fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+@run_cli
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    demo_dir = os.path.abspath(args.demo_dir)
+    out = os.path.abspath(args.output_dir or os.path.join(demo_dir, "frontier"))
+    teacher, glue = os.path.join(demo_dir, "teacher", "best_model"), os.path.join(demo_dir, "glue")
+    for needed in (teacher, os.path.join(glue, TASK, "train_aug.tsv"), os.path.join(glue, TASK, "dev.tsv")):
+        require(os.path.exists(needed), f"{needed} is missing: run bash scripts/demo.sh first")
+    shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
+    require(shapes, "--shapes is empty: give e.g. 3x192,2x192")
+    os.makedirs(out, exist_ok=True)
+    p = demo.Pipeline(out)
+    paths = {"teacher": teacher}
+    for shape in shapes:
+        name = "x".join(str(n) for n in shape if n)
+        for arm, student in build_students(p, args, shape, name, teacher, glue).items():
+            built_by = (f"{name} importance student",) if arm == "importance" else ()
+            paths[f"{name} {arm}"] = distil(p, args, student, p.path(name, arm), f"{name} {arm}", teacher, glue,
+                                            depends=built_by)
+
+    settings = demo.Settings(max_seq_length=args.max_seq_length, latency_sentences=args.latency_sentences,
+                             latency_rounds=args.latency_rounds)
+    evaluated, sentences = demo.evaluate_models(paths, glue, settings)
+    manifests = export_all(paths, glue, args, out)
+    from tinybert.serving.inference import Predictor
+    from tinybert.serving.latency import dygraph_runner
+
+    runners = {f"{name}@dygraph": dygraph_runner(e.model) for name, e in evaluated.items()}
+    runners.update({f"{name}@{runtime}": Predictor(m["directory"]).run for (name, runtime), m in manifests.items()})
+    seconds = demo.seconds_per_example(demo.measure_models(runners, sentences, evaluated["teacher"].tokenizer, settings))
+    rows = frontier_rows(evaluated, manifests, seconds)
+    targets = check_targets(rows, evaluated["teacher"].hidden)
+    table = markdown(rows)
+    picture = os.path.join(out, "frontier.png")
+    drawn = draw(rows, picture)
+    result = {"settings": vars(args), "rows": rows, "targets": targets, "picture": picture if drawn else None,
+              "step_seconds": p.timings}
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1, default=str)
+    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as handle:
+        handle.write(table + ("\n![frontier](frontier.png)\n" if drawn else ""))
+    print("\n" + table)
+    print(f"targets: {json.dumps(targets)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
