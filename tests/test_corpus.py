@@ -244,7 +244,8 @@ def test_background_modes_match_synchronous(tokenizer, small_corpus, mode):
 
 
 def test_background_process_reports_user_errors(tokenizer, tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "SNIFF_BYTES", 64)  # the bad byte lies beyond the up-front check
+    monkeypatch.setattr(corpus_mod, "SNIFF_BYTES", 64)  # the bad byte lies beyond the up-front checks
+    monkeypatch.setattr(corpus_mod, "LINE_SAMPLE", 5)
     path = tmp_path / "late.txt"
     path.write_bytes(b"d1 the cat\n" * 20 + b"caf\xe9\n")
     corpus = PackedCorpus([str(path)], tokenizer, max_seq_length=64, batch_size=4096)
@@ -351,9 +352,8 @@ def test_line_longer_than_the_limit(tokenizer, tmp_path):
     assert MAX_LINE_CHARS == 1_000_000
     path = tmp_path / "long.txt"
     path.write_text("d1 the cat\n" + "d2 " * 50 + "\nd3\n", encoding="utf-8")
-    corpus = PackedCorpus([str(path)], tokenizer, max_seq_length=16, batch_size=1, max_line_chars=100)
-    with pytest.raises(UserError, match=r"long\.txt:2: line longer than 100 characters"):
-        all_batches(corpus)
+    with pytest.raises(UserError, match=r"long\.txt:2: line longer than 100 characters"):  # at start: the sample
+        all_batches(PackedCorpus([str(path)], tokenizer, max_seq_length=16, batch_size=1, max_line_chars=100))
     # the default limit, on a real megabyte-long line without newline
     (tmp_path / "huge.txt").write_text("d1 the cat\n" + "x" * (MAX_LINE_CHARS + 10), encoding="utf-8")
     with pytest.raises(UserError, match=r"huge\.txt:2: line longer than 1,000,000 characters"):
@@ -403,3 +403,16 @@ def test_the_test_corpora_pass_the_sample_check(tokenizer, small_corpus):
 
     found = require_real_tokens(PackedCorpus([small_corpus[0]], tokenizer, max_seq_length=16, batch_size=4))
     assert found["unk_share"] == 0 and found["tokens_per_sequence"] > MIN_TOKENS_PER_SEQUENCE
+
+
+def test_the_corpus_tokenizes_with_the_fast_tokenizer_and_gets_paddlenlps_ids(tokenizer, tmp_path, monkeypatch):
+    """The compiled tokenizer serves the corpus only after it agreed on the sample; the packed
+    stream is the same with it as with PaddleNLP's tokenizer alone."""
+    path = tmp_path / "mixed.txt"
+    path.write_text("The cat SAT, on the mat!\nnaïve café 中 the\n\nd2 [SEP] the\tcat\n" * 30, encoding="utf-8")
+    fast = PackedCorpus([str(path)], tokenizer, max_seq_length=16, batch_size=2, shuffle=False)
+    assert fast.encode.__self__._encode.__name__ == "<lambda>"  # the fast path was chosen
+    monkeypatch.setenv("TINYBERT_FAST_TOKENIZER", "0")
+    slow = PackedCorpus([str(path)], tokenizer, max_seq_length=16, batch_size=2, shuffle=False)
+    assert slow.encode.__self__._encode.__name__ == "reference"
+    assert [b.tolist() for _, b in fast.sequences()] == [b.tolist() for _, b in slow.sequences()]

@@ -46,6 +46,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
+from .fast_tokenizer import line_encoder
 
 MAX_LINE_CHARS = 1_000_000  # a longer "line" is a binary or mis-split file, not a sentence
 UTF8_MAX_BYTES = 4  # bytes per character at most, to bound the raw read of one line
@@ -53,6 +54,7 @@ SNIFF_BYTES = 1 << 16  # checked up front in every file, so a binary file fails 
 DEFAULT_SHUFFLE_WINDOW = 4096  # sequences per shuffle window (~2 MB of int32 ids at length 128)
 DEFAULT_PREFETCH = 16  # batches queued ahead by the producer, beyond one shuffle window's worth
 STATE_VERSION = 1
+LINE_SAMPLE = 1000  # lines checked against PaddleNLP's tokenizer at start (fast_tokenizer.line_encoder)
 SAMPLE_SEQUENCES = 256  # packed sequences read at start to judge the corpus (require_real_tokens)
 MAX_UNK_SHARE = 0.5  # a larger share of [UNK] among them: the tokenizer does not fit the text
 MIN_TOKENS_PER_SEQUENCE = 4.0  # fewer real tokens on average: [CLS] x [SEP], nothing to attend to
@@ -268,6 +270,20 @@ def _names(files: Sequence[str]) -> str:
     return files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
 
 
+def sample_lines(files: Sequence[str], max_line_chars: int) -> List[str]:
+    """The first ``LINE_SAMPLE`` non-blank lines: what the fast tokenizer is checked on."""
+    lines, found, count = _read_lines(files, ReadPoint(), max_line_chars), [], LINE_SAMPLE
+    try:
+        for _, text in lines:
+            if text is not None:
+                found.append(text)
+                if len(found) == count:
+                    break
+    finally:
+        lines.close()
+    return found
+
+
 def require_text(files: Sequence[str], max_line_chars: int) -> None:
     """Fail at start on a corpus without a single non-blank line (stops at the first one)."""
     lines = _read_lines(files, ReadPoint(), max_line_chars)
@@ -390,9 +406,10 @@ class PackedCorpus:
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
         self.max_buffered = 0  # largest number of sequences held at once (a memory check for tests)
         require_text(self.files, self.max_line_chars)
+        self._encode = line_encoder(tokenizer, sample_lines(self.files, self.max_line_chars))
 
     def encode(self, text: str) -> List[int]:
-        return self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
+        return self._encode(text)
 
     def file_order(self, epoch: int) -> List[str]:
         """This epoch's file order: a seeded permutation, so many-shard corpora mix across epochs."""

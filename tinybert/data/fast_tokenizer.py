@@ -185,3 +185,20 @@ def check_sample(texts: Sequence[Sequence[str]], size: int = CHECK_ROWS) -> np.n
     spread = np.linspace(0, count - 1, size).astype(np.int64)
     rare = [i for i in range(count) if any(not t[i].isascii() or "[" in t[i] for t in texts)][:size]
     return np.unique(np.concatenate([spread, np.asarray(rare, dtype=np.int64)]))
+
+
+def line_encoder(tokenizer, sample: Sequence[str]):
+    """``text -> word-piece ids`` (no special tokens) for a streamed corpus: the fast tokenizer when
+    it gives PaddleNLP's ids on every ``sample`` line, else PaddleNLP's (one warning line)."""
+    def reference(text: str) -> List[int]:
+        return tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text))
+
+    if not fast_tokenizer_enabled() or not is_wordpiece_bert(tokenizer):
+        return reference
+    fast = FastWordPiece(tokenizer, max_length=2)
+    for number, (mine, text) in enumerate(zip(fast.tokenize(sample), sample), start=1):
+        if mine != reference(text):
+            print(f"warning: the fast tokenizer differs from PaddleNLP's on corpus line {number} of the sample; "
+                  f"tokenizing the corpus with PaddleNLP's tokenizer (slower)", file=sys.stderr)
+            return reference
+    return lambda text: fast.tokenize([text])[0]
