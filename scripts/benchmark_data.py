@@ -142,7 +142,11 @@ def tiny_bert(directory: str, vocab_path: str) -> str:
 
     prepare_process()
     import paddle
-    from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    from paddlenlp.transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizer,
+    )
 
     paddle.seed(0)
     tokenizer = BertTokenizer(vocab_path, do_lower_case=True)

@@ -36,6 +36,7 @@ from tinybert.runtime import prepare_process  # noqa: E402
 prepare_process()
 
 import demo  # noqa: E402  (the demo's pipeline, settings, latency and tables)
+
 from tinybert.errors import UserError, require, run_cli  # noqa: E402
 
 TASK = demo.TASK

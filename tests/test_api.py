@@ -13,8 +13,14 @@ import tiny
 
 from tinybert import api
 from tinybert.errors import UserError
-from tinybert.settings import (AugmentSettings, DistillSettings, ExportSettings, FinetuneSettings, GeneralSettings,
-                               PredictSettings)
+from tinybert.settings import (
+    AugmentSettings,
+    DistillSettings,
+    ExportSettings,
+    FinetuneSettings,
+    GeneralSettings,
+    PredictSettings,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = dict(max_seq_length=24, batch_size=8, logging_steps=5, save_steps=5, device="cpu", eval_batch_size=16)

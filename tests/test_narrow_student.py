@@ -138,7 +138,6 @@ def test_nothing_cut_through_the_slicer_is_the_teacher(work):
 def test_gate_gradients_equal_activation_times_gradient_computed_directly(work):
     """dL/d(gate) per example == sum_t a_t * dL/da_t, with dL/da from paddle's own autograd of
     the activation (retain_grads), and the residual score == mean |h| over real tokens (numpy)."""
-    import paddle
     import paddle.nn.functional as F
 
     from tinybert.models.loading import load_model, load_tokenizer

@@ -29,15 +29,21 @@ import os
 import shutil
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import UserError
-from .fast_tokenizer import (CHECK_ROWS, FastWordPiece, check_sample, fast_tokenizer_enabled, is_wordpiece_bert,
-                             paddlenlp_encode)
+from ..paths import file_crc32, file_sha256
+from .fast_tokenizer import (
+    CHECK_ROWS,
+    FastWordPiece,
+    check_sample,
+    fast_tokenizer_enabled,
+    is_wordpiece_bert,
+    paddlenlp_encode,
+)
 from .features import fingerprint_of
 from .glue import check_readable, iter_examples
 from .tasks import TaskSpec
@@ -46,15 +52,6 @@ STORE_VERSION = 1
 CHUNK_ROWS = 100_000  # rows read and tokenized at once (bounds memory while building)
 LATER_CHECK_ROWS = 100  # rows of every later chunk compared with PaddleNLP (the first chunk: CHECK_ROWS)
 ARRAYS = ("ids", "offsets", "first", "labels")
-
-
-def file_digest(path: str) -> str:
-    """SHA-256 of the file's bytes (about 1 s per GB here): the store follows content, not names."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def tokenizer_digest(tokenizer) -> str:
@@ -69,7 +66,7 @@ def tokenizer_digest(tokenizer) -> str:
 
 def store_key(path: str, spec: TaskSpec, split: str, tokenizer, max_seq_length: int, skip_bad_rows: bool) -> Dict:
     check_readable(path)
-    return {"version": STORE_VERSION, "task": spec.name, "split": split, "file_sha256": file_digest(path),
+    return {"version": STORE_VERSION, "task": spec.name, "split": split, "file_sha256": file_sha256(path),
             "file_size": os.path.getsize(path), "tokenizer": tokenizer_digest(tokenizer),
             "max_seq_length": int(max_seq_length), "skip_bad_rows": bool(skip_bad_rows)}
 
@@ -142,17 +139,9 @@ def read_meta(directory: str) -> Dict:
         if not os.path.isfile(path) or os.path.getsize(path) != expected:
             raise ValueError(f"{name}.bin has {os.path.getsize(path) if os.path.isfile(path) else 'no'} bytes, "
                              f"expected {expected}")
-        if crc32(path) != meta["crc32"][name]:
+        if file_crc32(path) != meta["crc32"][name]:
             raise ValueError(f"{name}.bin fails its checksum")
     return meta
-
-
-def crc32(path: str) -> int:
-    value = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            value = zlib.crc32(block, value)
-    return value
 
 
 # ----------------------------------------------------------------------- building
@@ -260,7 +249,7 @@ def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encode
                 "tokenizer_used": "fast" if encode.fast is not None else "paddlenlp", "checked_rows": encode.checked,
                 "fingerprint": _combine(lengths_sha, ids_sha, rows),
                 "sizes": {n: os.path.getsize(os.path.join(temporary, f"{n}.bin")) for n in ARRAYS},
-                "crc32": {n: crc32(os.path.join(temporary, f"{n}.bin")) for n in ARRAYS},
+                "crc32": {n: file_crc32(os.path.join(temporary, f"{n}.bin")) for n in ARRAYS},
                 "seconds": round(time.time() - started, 2)}
         with open(os.path.join(temporary, "meta.json"), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1)

@@ -16,7 +16,12 @@ from ..data.batches import CorpusBatches
 from ..data.corpus import PackedCorpus, require_real_tokens
 from ..errors import UserError, require
 from ..models.internals import hidden_size, num_heads, num_layers
-from ..models.loading import base_model, check_source, load_model_and_keys, load_tokenizer
+from ..models.loading import (
+    base_model,
+    check_source,
+    load_model_and_keys,
+    load_tokenizer,
+)
 from ..models.student import (
     PER_LAYER,
     DistillationStudent,

@@ -18,7 +18,6 @@ from ..data.features import (
     collate,
     concat_features,
     eval_batches,
-    load_task_data,
 )
 from ..data.tasks import TaskSpec, get_task
 from ..errors import require
@@ -28,7 +27,12 @@ from ..models.internals import (
     num_heads,
     num_layers,
 )
-from ..models.loading import CheckpointInfo, check_length, load_model_and_keys, load_tokenizer
+from ..models.loading import (
+    CheckpointInfo,
+    check_length,
+    load_model_and_keys,
+    load_tokenizer,
+)
 from ..models.student import (
     DistillationStudent,
     freeze_unused,
@@ -37,8 +41,15 @@ from ..models.student import (
 )
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
-from ..training.evaluate import evaluate_task, model_inputs, predict_logits, to_tensors
-from ..training.stage import Job, Stage, cache_dir, run_stage, shared_task_data, task_data
+from ..training.evaluate import evaluate_task, model_inputs, to_tensors
+from ..training.stage import (
+    Job,
+    Stage,
+    cache_dir,
+    run_stage,
+    shared_task_data,
+    task_data,
+)
 from . import losses, mapping
 from .teacher_logits import cached as teacher_logits_of
 

@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 import sys
-import zlib
 from typing import Optional
 
 import numpy as np
 
 from ..models.loading import weights_path
+from ..paths import file_crc32, file_sha256
 from ..training.evaluate import predict_logits
 
 
@@ -40,11 +40,7 @@ def teacher_digest(teacher_path: str) -> str:
     weights = weights_path(teacher_path) if os.path.isdir(teacher_path) else None
     if weights is None:
         return f"name:{teacher_path}"
-    sha = hashlib.sha256()
-    with open(weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
+    return file_sha256(weights)
 
 
 def cache_path(cache_dir: str, teacher_path: str, features, batch_size: int) -> str:
@@ -58,10 +54,7 @@ def _read(path: str, count: int) -> Optional[np.ndarray]:
     try:
         with open(path + ".json", encoding="utf-8") as handle:
             expected = json.load(handle)["crc32"]
-        with open(path, "rb") as handle:
-            actual = 0
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                actual = zlib.crc32(block, actual)
+        actual = file_crc32(path)
         logits = np.load(path, mmap_mode="r")
     except (OSError, ValueError, KeyError):
         return None
@@ -75,10 +68,7 @@ def _write(path: str, logits: np.ndarray) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "wb") as handle:
         np.save(handle, np.ascontiguousarray(logits, dtype=np.float32))
-    with open(temporary, "rb") as handle:
-        crc = 0
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            crc = zlib.crc32(block, crc)
+    crc = file_crc32(temporary)
     with open(temporary + ".json", "w", encoding="utf-8") as handle:
         json.dump({"crc32": crc, "shape": list(logits.shape)}, handle)
     os.replace(temporary + ".json", path + ".json")

@@ -92,7 +92,6 @@ def measure(model, batches, regression: bool, states: Sequence[int]) -> Importan
     """Importance of every dimension of ``model`` (a classifier) over ``batches`` (collated numpy
     batches with labels). ``states`` are the hidden states averaged for the residual score
     (0: embedding output, l: output of layer l, 1-based)."""
-    import paddle
     import paddle.nn.functional as F
 
     from ..models.internals import forward_with_internals, num_layers
@@ -155,7 +154,11 @@ def task_batches(data: ImportanceData, tokenizer) -> List[Dict[str, np.ndarray]]
 def teacher_importance(source_dir: str, data: ImportanceData, states: Sequence[int]) -> Importance:
     """Load the fine-tuned teacher in ``source_dir`` and measure its importance on ``data``."""
     from ..data.tasks import get_task
-    from ..models.loading import checkpoint_model_type, load_model_and_keys, load_tokenizer
+    from ..models.loading import (
+        checkpoint_model_type,
+        load_model_and_keys,
+        load_tokenizer,
+    )
     from ..runtime import select_device
 
     select_device(data.device)
