@@ -106,6 +106,10 @@ def test_stage_one_runs_on_two_processes_with_the_projections_inside_the_wrapped
     result, logs = stage1
     assert_ranks_agree(result, logs)
     assert "processes 2, global_batch_size 8" in logs[0]
+    # one token store per file, built by rank 0 alone; rank 1 mapped it
+    assert logs[0].count("featurized glue/SST-2/") == 2 and "featurized" not in logs[1]
+    stores = [d for d in os.listdir(work / "distilled" / "cache") if d.startswith("SST-2-")]
+    assert len(stores) == 2 and all(".tmp-" not in d for d in stores)
     with open(work / "distilled" / "best_inter_model" / "config.json", encoding="utf-8") as handle:
         assert json.load(handle)["distill_projection"] == "per_layer"
 
@@ -114,6 +118,7 @@ def test_stage_two_runs_on_two_processes_and_its_best_model_loads(work, stage2):
     result, logs = stage2
     assert_ranks_agree(result, logs)
     assert "computing teacher logits once" in logs[0]
+    assert "featurized" not in logs[0] + logs[1]  # stage 2 maps stage 1's stores
     from paddlenlp.transformers import TinyBertForSequenceClassification
 
     model = TinyBertForSequenceClassification.from_pretrained(str(work / "distilled" / "best_model"))
