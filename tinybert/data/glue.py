@@ -74,22 +74,26 @@ def parse_row(line: str, spec: TaskSpec) -> Tuple[Tuple[str, ...], Union[int, fl
 
 
 def decoded_lines(path: str):
-    """Yield (1-based line number, text) with the line ending removed; errors name the line."""
+    """Yield (1-based line number, text) with the line ending removed; errors name the line.
+
+    The file is read a line at a time, so a file of millions of rows (an augmented MNLI) is
+    never held in memory whole.
+    """
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        handle = open(path, "rb")
     except IsADirectoryError:
         raise UserError(f"{path} is a directory, expected a GLUE .tsv file")
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror}; check the path and its permissions")
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        try:
-            yield number, chunk.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
-            raise UserError(
-                f"{path}:{number}: bytes that are not UTF-8; re-encode the file as UTF-8 "
-                f"(e.g. iconv -f latin1 -t utf-8)"
-            )
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.rstrip(b"\n").decode("utf-8").rstrip("\r")
+            except UnicodeDecodeError:
+                raise UserError(
+                    f"{path}:{number}: bytes that are not UTF-8; re-encode the file as UTF-8 "
+                    f"(e.g. iconv -f latin1 -t utf-8)"
+                )
 
 
 def read_examples(path: str, spec: TaskSpec, skip_bad_rows: bool = False) -> ExampleSet:
