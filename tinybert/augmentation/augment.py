@@ -546,7 +546,10 @@ def run(settings, progress: bool = True) -> str:
     started = time.time()
     with tqdm(total=sum(size_of(i) for i in mine), desc=f"augmenting {spec.name}", unit=" rows",
               disable=not (progress and dist.is_main), file=sys.stderr) as bar:
+        last = max(mine, default=-1)
         for index, chunk in enumerate(rows.chunks(settings.chunk_rows)):
+            if index > last:
+                break  # the rest of the file is done or another process's
             if index in mine:
                 parts.write(index, augment_chunk(chunk, spec, finder, sampling, bar))
     if not dist.is_main:
