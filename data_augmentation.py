@@ -8,6 +8,11 @@ or nearest GloVe words (others).
         --glove_embs glove.6B.300d.txt --glue_dir ./glue --task_name SST-2
     python data_augmentation.py --pretrained_bert_model none --glove_embs glove.6B.50d.txt \
         --glue_dir ./glue --task_name sst-2 --N 5     # offline: GloVe for every word
+    python -m paddle.distributed.launch --nproc_per_node 2 data_augmentation.py ...  # 2 processes
+
+The file is written chunk by chunk (--chunk_rows) into train_aug.tsv.parts/; rerunning an
+interrupted command with the same flags continues where it stopped, and the result is the same
+bytes as an uninterrupted run.
 """
 import argparse
 
@@ -42,6 +47,9 @@ def parse_args(argv=None) -> AugmentSettings:
                         help="search neighbours among the first V GloVe words (0: all)")
     add("--skip_bad_rows", action="store_true",
                         help="drop malformed TSV rows (counted and reported) instead of stopping")
+    add("--chunk_rows", type=int,
+        help="input rows per part file under train_aug.tsv.parts/: an interrupted run rerun with the same "
+             "flags redoes at most one chunk per process (the output does not depend on it)")
     return settings_from(AugmentSettings, parser.parse_args(argv))
 
 

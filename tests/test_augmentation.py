@@ -290,7 +290,7 @@ def test_same_seed_same_file_whatever_the_batch_size(tmp_path, assets, monkeypat
     tiny.write_task(str(tmp_path), "MRPC", n_train=20)
     path = run_cli(tmp_path, "MRPC", assets, "--batch_size", "64", "--N", "6")
     reference = read_lines(path)
-    monkeypatch.setattr(augment, "EXAMPLES_PER_CHUNK", 7)
+    monkeypatch.setattr(augment, "EXAMPLES_PER_SEARCH", 7)
     for batch_size in ("1", "5"):
         assert read_lines(run_cli(tmp_path, "MRPC", assets, "--batch_size", batch_size, "--N", "6")) == reference
     other_seed = read_lines(run_cli(tmp_path, "MRPC", assets, "--seed", "7", "--N", "6"))

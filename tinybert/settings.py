@@ -147,6 +147,7 @@ class AugmentSettings(_Checked):
     batch_size: int = 64
     glove_vocab_limit: int = 100000
     skip_bad_rows: bool = False
+    chunk_rows: int = 2048  # rows per part file: the unit of resuming and of sharing among processes
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,18 +16,22 @@ The reference scripts run one BERT forward per word; here the masked copies of m
 sentences share one forward (dynamic padding, attention mask, the MLM head applied to the
 masked positions only) and the GloVe neighbours of many words come from one matrix product.
 
-The output does not depend on ``--batch_size``: sampling uses a generator seeded by
-(``--seed``, line number), and a top-K set whose K-th and (K+1)-th scores are so close that
-the floating-point noise of a different batch composition could swap them is recomputed
-alone, so every set equals that of a one-query computation (:func:`top_k_rows`).
+The output does not depend on ``--batch_size``, ``--chunk_rows`` or the number of processes:
+sampling uses a generator seeded by (``--seed``, line number), and a top-K set whose K-th and
+(K+1)-th scores are so close that the floating-point noise of a different batch composition
+could swap them is recomputed alone, so every set equals that of a one-query computation
+(:func:`top_k_rows`). That is what lets the file be written in resumable chunks shared among
+processes (:mod:`tinybert.augmentation.parts`, :func:`run`); the input is streamed, so memory
+holds one chunk, the models and the per-word candidate caches, whatever the file's size.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,7 +45,7 @@ from .stopwords import is_stop_word
 NO_MODEL = "none"
 MAX_BERT_LENGTH = 512
 TIE_TOLERANCE = 1e-5  # relative gap at the top-K cut; batch noise measured here: 3e-7 to 8e-7
-EXAMPLES_PER_CHUNK = 256  # examples whose candidate searches are pooled into shared batches
+EXAMPLES_PER_SEARCH = 256  # examples whose candidate searches are pooled into shared batches
 TOKENS_PER_SEQUENCE = 128  # a forward holds at most batch_size * this many padded tokens
 GLOVE_SCORES_PER_BATCH = 2 ** 24  # floats in one [words, V] similarity matrix (64 MB)
 
@@ -369,30 +373,52 @@ class Row:
     text: str  # the line as read, written back unchanged as the first (original) example
 
 
-def read_rows(path: str, spec: TaskSpec, skip_bad_rows: bool) -> Tuple[Optional[str], List[Row], int]:
-    """(header line or None, data rows, number of skipped bad rows) of a train.tsv file.
+class TrainRows:
+    """The data rows of a train.tsv file, read as a stream: memory does not grow with the file.
 
     Rows are validated with the same parser as ``tinybert.data.glue`` so that the augmented file
     reads back with the task's reader; bad rows are errors naming the line unless skipped.
+    Each iteration reads the file again and sets ``header`` and ``skipped``.
     """
-    header, rows, skipped = None, [], 0
-    header_pending = spec.has_header
-    for number, line in decoded_lines(path):
-        if not line.strip():
-            continue
-        if header_pending:
-            header, header_pending = line, False
-            continue
-        try:
-            parse_row(line, spec)
-        except ValueError as err:
-            if not skip_bad_rows:
-                raise UserError(f"{path}:{number}: row {err}; fix the row or pass --skip_bad_rows to drop such rows")
-            skipped += 1
-            continue
-        rows.append(Row(number, line))
-    require(bool(rows), f"{path} holds no {spec.name} examples; it is empty or has only a header")
-    return header, rows, skipped
+
+    def __init__(self, path: str, spec: TaskSpec, skip_bad_rows: bool):
+        self.path, self.spec, self.skip_bad_rows = path, spec, skip_bad_rows
+        self.header: Optional[str] = None
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        header_pending, skipped = self.spec.has_header, 0
+        for number, line in decoded_lines(self.path):
+            if not line.strip():
+                continue
+            if header_pending:
+                self.header, header_pending = line, False
+                continue
+            try:
+                parse_row(line, self.spec)
+            except ValueError as err:
+                if not self.skip_bad_rows:
+                    raise UserError(f"{self.path}:{number}: row {err}; fix the row or pass --skip_bad_rows "
+                                    f"to drop such rows")
+                skipped += 1
+                continue
+            yield Row(number, line)
+        self.skipped = skipped
+
+    def count(self) -> int:
+        """Read the whole file once: every row checked before any work starts; their number."""
+        rows = sum(1 for _ in self)
+        require(rows > 0, f"{self.path} holds no {self.spec.name} examples; it is empty or has only a header")
+        return rows
+
+    def chunks(self, size: int) -> Iterator[List[Row]]:
+        """Consecutive lists of ``size`` rows (the last one shorter)."""
+        rows = iter(self)
+        while True:
+            chunk = list(itertools.islice(rows, size))
+            if not chunk:
+                return
+            yield chunk
 
 
 def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
@@ -418,30 +444,14 @@ def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
                 yield "\t".join(cols)
 
 
-def write_augmented(path: str, header: Optional[str], rows: Sequence[Row], spec: TaskSpec,
-                    finder: CandidateFinder, sampling: Sampling, progress: bool = True) -> int:
-    """Stream the augmented file to a temporary name and rename it when complete."""
-    from tqdm import tqdm
-
-    temporary = f"{path}.tmp{os.getpid()}"
-    written = 0
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as out, \
-                tqdm(total=len(rows), desc=f"augmenting {spec.name}", unit=" examples",
-                     disable=not progress, file=sys.stderr) as bar:
-            if header is not None:
-                out.write(header + "\n")
-            for start in range(0, len(rows), EXAMPLES_PER_CHUNK):
-                chunk = rows[start: start + EXAMPLES_PER_CHUNK]
-                for line in augment_rows(chunk, spec, finder, sampling):
-                    out.write(line + "\n")
-                    written += 1
-                bar.update(len(chunk))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return written
+def augment_chunk(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder, sampling: Sampling,
+                  bar=None) -> Iterable[str]:
+    """Output lines of one chunk, searched ``EXAMPLES_PER_SEARCH`` rows at a time."""
+    for start in range(0, len(rows), EXAMPLES_PER_SEARCH):
+        batch = rows[start: start + EXAMPLES_PER_SEARCH]
+        yield from augment_rows(batch, spec, finder, sampling)
+        if bar is not None:
+            bar.update(len(batch))
 
 
 # --- loading and the command ------------------------------------------------------------------
@@ -467,21 +477,25 @@ def check_settings(settings) -> None:
     require(0.0 <= settings.p <= 1.0, f"--p {settings.p}: must be a probability between 0 and 1")
     require(settings.batch_size >= 1, f"--batch_size {settings.batch_size}: must be 1 or more")
     require(settings.seed >= 0, f"--seed {settings.seed}: must be 0 or more")
+    require(settings.chunk_rows >= 1, f"--chunk_rows {settings.chunk_rows}: must be 1 or more")
     require(settings.glove_vocab_limit >= 0, f"--glove_vocab_limit {settings.glove_vocab_limit}: must be 0 (all) or more")
 
 
-def run(settings, progress: bool = True) -> str:
-    """``data_augmentation.py``: write <glue_dir>/<TASK>/train_aug.tsv; return its path."""
-    from ..data.tasks import get_task
+def output_settings(settings, spec: TaskSpec, sampling: Sampling) -> dict:
+    """Every setting the lines of ``train_aug.tsv`` depend on (not ``--batch_size``, ``--device``
+    or the number of processes, which change only the speed): the parts' manifest compares them."""
+    glove = os.path.abspath(settings.glove_embs) if settings.glove_embs else None
+    return {"task": spec.name, "N": sampling.n_samples, "M": sampling.top_k, "p": sampling.p,
+            "seed": sampling.seed, "pretrained_bert_model": str(settings.pretrained_bert_model),
+            "glove_embs": glove, "glove_bytes": os.path.getsize(glove) if glove and os.path.isfile(glove) else None,
+            "glove_vocab_limit": settings.glove_vocab_limit, "skip_bad_rows": settings.skip_bad_rows,
+            "chunk_rows": settings.chunk_rows}
+
+
+def load_finder(settings, sampling: Sampling, progress: bool) -> CandidateFinder:
+    """GloVe, and the masked LM on this process's device (unless ``--pretrained_bert_model none``)."""
     from ..runtime import select_device
 
-    spec = get_task(settings.task_name)
-    check_settings(settings)
-    sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed, settings.batch_size)
-    directory = task_dir(settings.glue_dir, spec)
-    check_writable_dir(directory, "--glue_dir's task directory")  # train_aug.tsv goes there: know it before GloVe and BERT load
-    source = locate(settings.glue_dir, spec, spec.train_file)
-    header, rows, skipped = read_rows(source, spec, settings.skip_bad_rows)
     glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
     masked_lm = None
     if str(settings.pretrained_bert_model).lower() != NO_MODEL:
@@ -489,13 +503,66 @@ def run(settings, progress: bool = True) -> str:
 
         select_device(settings.device)
         masked_lm = MaskedLM(*load_masked_lm(settings.pretrained_bert_model))
-    finder = CandidateFinder(GloveNeighbours(glove, sampling.top_k, sampling.batch_size),
-                             sampling.top_k, sampling.batch_size, masked_lm)
-    os.makedirs(directory, exist_ok=True)
+    return CandidateFinder(GloveNeighbours(glove, sampling.top_k, sampling.batch_size),
+                           sampling.top_k, sampling.batch_size, masked_lm)
+
+
+def run(settings, progress: bool = True) -> str:
+    """``data_augmentation.py``: write <glue_dir>/<TASK>/train_aug.tsv; return its path.
+
+    Chunk by chunk into part files (:mod:`tinybert.augmentation.parts`): a run that finds the
+    parts of an interrupted one with the same settings writes only the missing chunks. Under
+    ``paddle.distributed.launch`` the k-th missing chunk goes to rank ``k % world_size``; rank 0
+    waits for all of them and merges.
+    """
+    from tqdm import tqdm
+
+    from ..data.tasks import get_task
+    from ..training.distributed import Distribution
+    from .parts import Parts, manifest
+
+    spec = get_task(settings.task_name)
+    check_settings(settings)
+    sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed,
+                        settings.batch_size)
+    directory = task_dir(settings.glue_dir, spec)
+    check_writable_dir(directory, "--glue_dir's task directory")  # train_aug.tsv goes there: know it before any work
+    source = locate(settings.glue_dir, spec, spec.train_file)
+    rows = TrainRows(source, spec, settings.skip_bad_rows)
+    total = rows.count()
+    chunks = -(-total // settings.chunk_rows)
     target = os.path.join(directory, AUG_FILE)
+    parts = Parts(target)
+    wanted = manifest(source, total, chunks, output_settings(settings, spec, sampling))
+    parts.check(wanted)  # every rank: the same files, the same verdict, before anyone writes
+    finder = load_finder(settings, sampling, progress)
+    os.makedirs(directory, exist_ok=True)
+    dist = Distribution.start()
+    done = dist.broadcast(parts.begin(wanted) if dist.is_main else None)
+    todo = sorted(set(range(chunks)) - set(done))
+    mine = set(todo[dist.rank::dist.world_size])
+    size_of = lambda i: min(settings.chunk_rows, total - i * settings.chunk_rows)  # noqa: E731
+    if done and dist.is_main:
+        print(f"resuming {parts.directory}: {len(done)} of {chunks} chunks done, {len(todo)} to go"
+              + (f" on {dist.world_size} processes" if dist.several else ""))
     started = time.time()
-    written = write_augmented(target, header, rows, spec, finder, sampling, progress)
-    print(f"wrote {target}: {written} examples ({len(rows)} original + {written - len(rows)} new, "
-          f"N={sampling.n_samples}, p={sampling.p}) in {time.time() - started:.1f}s"
-          + (f"; skipped {skipped} malformed row(s)" if skipped else ""))
+    with tqdm(total=sum(size_of(i) for i in mine), desc=f"augmenting {spec.name}", unit=" rows",
+              disable=not (progress and dist.is_main), file=sys.stderr) as bar:
+        last = max(mine, default=-1)
+        for index, chunk in enumerate(rows.chunks(settings.chunk_rows)):
+            if index > last:
+                break  # the rest of the file is done or another process's
+            if index in mine:
+                parts.write(index, augment_chunk(chunk, spec, finder, sampling, bar))
+    if not dist.is_main:
+        print(f"rank {dist.rank}: wrote {len(mine)} part(s) of {chunks}; rank 0 merges them")
+        return target
+    parts.wait_for(chunks)
+    written = parts.merge(rows.header, chunks)
+    elapsed = time.time() - started
+    augmented = sum(size_of(i) for i in todo)
+    print(f"wrote {target}: {written} examples ({total} original + {written - total} new, "
+          f"N={sampling.n_samples}, p={sampling.p}) in {elapsed:.1f}s, {augmented / max(elapsed, 1e-9):.1f} rows/s"
+          + (f" ({augmented} rows augmented by this run)" if done else "")
+          + (f"; skipped {rows.skipped} malformed row(s)" if rows.skipped else ""))
     return target
