@@ -170,9 +170,10 @@ def check_same_vocabulary(settings, teacher_vocab: dict, student_vocab: dict) ->
                f"(e.g. tinybert-4l-312d-zh under bert-base-chinese)")
     else:
         fix = "use a student general-distilled from the teacher's model family"
-    raise UserError(f"{teacher} and {student} have different vocabularies ({len(teacher_vocab)} and "
-                    f"{len(student_vocab)} tokens, or the same tokens numbered differently): {fix}, or build "
-                    f"one from the teacher with scripts/build_student.py")
+    sizes = (f"{len(teacher_vocab)} and {len(student_vocab)} tokens" if len(teacher_vocab) != len(student_vocab)
+             else f"{len(teacher_vocab)} tokens each, numbered differently")
+    raise UserError(f"{teacher} and {student} have different vocabularies ({sizes}): {fix}, or build one from the "
+                    f"teacher with scripts/build_student.py")
 
 
 def check_teacher_head(path: str, info: Optional[CheckpointInfo], spec: TaskSpec) -> None:
