@@ -1,5 +1,5 @@
 """ERNIE and Chinese models: internals, CLUE training, stage 1 with separate or shared
-projections, export (docs/chinese.md). Tiny models built from configs, generated CLUE files."""
+projections, export (README, "Chinese: CLUE tasks, ERNIE and TinyBERT-zh"). Tiny models built from configs, generated CLUE files."""
 import json
 import os
 
