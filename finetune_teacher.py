@@ -1,4 +1,4 @@
-"""Fine-tune a BERT teacher on a GLUE task (flags of PaddleNLP's run_glue.py).
+"""Fine-tune a BERT or ERNIE teacher on a GLUE or CLUE task (flags of PaddleNLP's run_glue.py).
 
     python finetune_teacher.py --model_type bert --model_name_or_path bert-base-uncased \
         --task_name SST-2 --max_seq_length 128 --batch_size 32 --learning_rate 2e-5 \
@@ -17,7 +17,7 @@ from tinybert.settings import FinetuneSettings  # noqa: E402
 
 def parse_args(argv=None) -> FinetuneSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    flag(parser, FinetuneSettings, "--model_type", help="bert (or tinybert)")
+    flag(parser, FinetuneSettings, "--model_type", help="bert or ernie (or tinybert)")
     flag(parser, FinetuneSettings, "--model_name_or_path",
          help="PaddleNLP model name (downloads when online) or a local directory")
     add_data_flags(parser, FinetuneSettings)

@@ -30,14 +30,14 @@ from tinybert.settings import DistillSettings  # noqa: E402
 def parse_args(argv=None) -> DistillSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = lambda *a, **k: flag(parser, DistillSettings, *a, **k)  # noqa: E731
-    add("--model_type", help="student type: tinybert")
+    add("--model_type", help="student type: tinybert, ernie or bert")
     add("--student_model_name_or_path",
         help="PaddleNLP TinyBERT name or a local directory (stage 2: stage 1's best_inter_model)")
-    add("--teacher_model_type")
+    add("--teacher_model_type", help="bert or ernie (the teacher's PaddleNLP family)")
     add("--teacher_path", help="directory of the fine-tuned teacher")
     add("--intermediate_distill", action="store_true", help="stage 1: distil embeddings, hidden states and attention scores")
     add("--T", type=float, help="softmax temperature of the stage-2 soft targets")
-    add("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv")
+    add("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv (CLUE: train_aug.json)")
     add_intermediate_flags(parser, DistillSettings)
     add("--projection", choices=["auto", "per_layer", "shared"],
         help="student->teacher projections: per-layer fit_denses (v2) or one shared fit_dense; "

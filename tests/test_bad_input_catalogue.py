@@ -86,6 +86,14 @@ def mismatched_vocab(work):
     write("other/vocab.txt", "extra\n", "a")
 
 
+def ernie_teacher_and_tinybert_zh_student(work):
+    """ERNIE 3.0's vocabulary differs from bert-base-chinese's, which the TinyBERT -zh students use."""
+    tiny.write_clue_task("glue", "AFQMC", n_train=8, n_dev=4)
+    tiny.make_zh("ernie", model_type="ernie")
+    tiny.make_zh("tinybert-zh", model_type="tinybert", layers=1, hidden=16, fit_size=32)
+    write("tinybert-zh/vocab.txt", "额外\n", "a")
+
+
 CATALOGUE = [
     # id, set-up(work), (script, argv), fragments of the one-line error
     ("missing-glue-dir", None, finetune("--glue_dir", "nowhere"), ["nowhere/SST-2/train.tsv", "--glue_dir"]),
@@ -104,7 +112,12 @@ CATALOGUE = [
     ("missing-augmented-file", None, distill("--use_aug"), ["train_aug.tsv", "data_augmentation.py"]),
     ("unknown-task", None, finetune(task="sst3"), ["unknown task 'sst3'", "SST-2"]),
     ("nonexistent-model-path", None, finetune(model="./no/such/model"), ["--model_name_or_path ./no/such/model", "no such directory"]),
-    ("teacher-student-vocabulary-mismatch", mismatched_vocab, distill(student="other"), ["vocabularies differ"]),
+    ("teacher-student-vocabulary-mismatch", mismatched_vocab, distill(student="other"),
+     ["teacher and other have different vocabularies", "build_student.py"]),
+    ("ernie-teacher-non-ernie-student", ernie_teacher_and_tinybert_zh_student,
+     distill("--teacher_model_type", "ernie", "--task_name", "afqmc", student="tinybert-zh", teacher="ernie"),
+     ["ernie and tinybert-zh have different vocabularies", "use an ERNIE student (--model_type ernie",
+      "build_student.py"]),
     ("head-count-mismatch", lambda w: tiny.make_bert("h4", layers=1, hidden=16, heads=4, model_type="tinybert", fit_size=32),
      distill(student="h4"), ["attention heads", "equal head counts"]),
     ("non-dividing-depths", lambda w: three_over_two(), distill(teacher="t3", student="s2"), ["not a multiple", "--layer_map"]),

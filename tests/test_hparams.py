@@ -8,31 +8,39 @@ import sys
 import pytest
 
 from tinybert.data.hparams import DEFAULT_PATH, load_table, main, task_hparams
-from tinybert.data.tasks import TASKS
+from tinybert.data.tasks import CLUE_TASKS, GLUE_TASKS, TASKS
 from tinybert.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_table_lists_the_nine_glue_tasks_in_canonical_spelling():
+def test_table_lists_every_glue_and_clue_task_in_canonical_spelling():
     table = load_table()
     assert sorted(table["tasks"]) == sorted(TASKS)
 
 
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("task", sorted(GLUE_TASKS))
 def test_single_sentence_tasks_use_length_64_and_pair_tasks_128(task):
     """The paper's rule, checked against the task table rather than restated per task."""
     assert task_hparams(task)["max_seq_length"] == (128 if TASKS[task].is_pair else 64)
 
 
+@pytest.mark.parametrize("task", sorted(CLUE_TASKS))
+def test_clue_tasks_distil_at_the_teachers_length(task):
+    """The student sees what the teacher was fine-tuned on (ERNIE 3.0's CLUE settings)."""
+    values = task_hparams(task)
+    assert values["max_seq_length"] == values["teacher_max_seq_length"]
+
+
 def test_the_large_sets_get_fewer_stage_one_epochs_and_more_augmentation_goes_to_small_sets():
     """MNLI, QQP and QNLI (hundreds of thousands of examples) are distilled for fewer epochs
     than every other task and get the least augmentation; CoLA gets the most epochs."""
-    values = {task: task_hparams(task) for task in TASKS}
+    values = {task: task_hparams(task) for task in GLUE_TASKS}
     large = {"MNLI", "QQP", "QNLI"}
-    assert max(values[t]["inter_epochs"] for t in large) < min(values[t]["inter_epochs"] for t in set(TASKS) - large)
+    glue = set(GLUE_TASKS)
+    assert max(values[t]["inter_epochs"] for t in large) < min(values[t]["inter_epochs"] for t in glue - large)
     assert max(values, key=lambda t: values[t]["inter_epochs"]) == "CoLA"
-    assert min(values[t]["augment_n"] for t in set(TASKS) - large) >= max(values[t]["augment_n"] for t in large)
+    assert min(values[t]["augment_n"] for t in glue - large) >= max(values[t]["augment_n"] for t in large)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

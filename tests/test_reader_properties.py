@@ -30,7 +30,7 @@ def test_random_rows_parse_or_fail_with_a_user_error(task, lines, newline, raw_t
             assert path in message and "\n" not in message
             return
         for example in found.examples:
-            assert len(example.texts) == len(spec.text_columns) and all(t.strip() for t in example.texts)
+            assert len(example.texts) == spec.num_texts and all(t.strip() for t in example.texts)
             if spec.is_regression:
                 assert isinstance(example.label, float)
             else:

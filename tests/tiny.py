@@ -161,3 +161,106 @@ def write_glove(path: str, words=None, dim: int = 8, seed: int = 0, zero_words=(
             values = [0.0] * dim if word in zero_words else [rng.gauss(0, 1) for _ in range(dim)]
             handle.write(word + " " + " ".join(f"{v:.5f}" for v in values) + "\n")
     return path
+
+
+# ------------------------------------------------------------------ Chinese: CLUE files, -zh and ERNIE models
+# One character per token, as BERT's basic tokenizer splits CJK text; a few characters decide the label.
+ZH_POSITIVE = list("好棒赞妙喜")
+ZH_NEGATIVE = list("坏差烂糟厌")
+ZH_NEUTRAL = list("这部电影的故事很真是我们他她它书猫狗今天看了和但不一个小")
+ZH_PUNCTUATION = ["_", "[", "]", "，", "。", "？"]
+VOCAB_ZH = SPECIAL + ZH_POSITIVE + ZH_NEGATIVE + ZH_NEUTRAL + ZH_PUNCTUATION
+CLUE_TASKS = ["AFQMC", "TNEWS", "IFLYTEK", "OCNLI", "CMNLI", "CLUEWSC2020", "CSL"]
+
+
+def sentence_zh(rng: random.Random, label: int, length: int = None) -> str:
+    """A Chinese sentence (no spaces, as CLUE's text) whose one sentiment character gives the label."""
+    chars = [rng.choice(ZH_NEUTRAL) for _ in range(length or rng.randint(3, 12))]
+    chars.insert(rng.randint(0, len(chars)), rng.choice(ZH_POSITIVE if label else ZH_NEGATIVE))
+    return "".join(chars)
+
+
+def _clue_row(task: str, i: int, rng: random.Random, labels) -> dict:
+    label = rng.randint(0, 1)
+    s1, s2 = sentence_zh(rng, label), sentence_zh(rng, label)
+    if task in ("TNEWS", "IFLYTEK"):
+        code = labels[rng.randrange(len(labels)) if i % 3 == 0 else label]
+        return {"label": code, "label_desc": f"news_{code}", "sentence": s1, "keywords": ""}
+    if task in ("OCNLI", "CMNLI"):
+        return {"sentence1": s1, "sentence2": s2, "label": labels[rng.randrange(3)], "genre": "news", "id": i}
+    if task == "CLUEWSC2020":
+        head, middle, tail = sentence_zh(rng, label, 3), sentence_zh(rng, label, 2), sentence_zh(rng, label, 2)
+        noun, pronoun = "小猫", "它"
+        text = head + noun + middle + pronoun + tail if i % 2 else head + pronoun + middle + noun + tail
+        first = len(head)
+        noun_at = first if i % 2 else first + len(pronoun) + len(middle)
+        pronoun_at = first + len(noun) + len(middle) if i % 2 else first
+        return {"target": {"span2_index": pronoun_at, "span1_index": noun_at, "span1_text": noun,
+                           "span2_text": pronoun}, "idx": i, "label": "true" if label else "false", "text": text}
+    if task == "CSL":
+        return {"id": i, "abst": s1 + "。" + s2, "keyword": [sentence_zh(rng, label, 2), sentence_zh(rng, label, 1)],
+                "label": str(label)}
+    return {"sentence1": s1, "sentence2": s2, "label": str(label)}  # AFQMC
+
+
+def write_clue_task(glue_dir: str, task: str, n_train: int = 40, n_dev: int = 16, seed: int = 0,
+                    unlabelled: int = 2) -> str:
+    """Write <glue_dir>/<task>/train.json and dev.json (JSON lines, as published); return the directory.
+
+    OCNLI/CMNLI files also get ``unlabelled`` rows labelled ``-`` (the published files have them).
+    """
+    import json
+
+    from tinybert.data.tasks import get_task
+
+    labels = get_task(task).labels
+    rng = random.Random(f"{task}-{seed}")
+    directory = os.path.join(glue_dir, task)
+    os.makedirs(directory, exist_ok=True)
+    for name, count in (("train.json", n_train), ("dev.json", n_dev)):
+        rows = [_clue_row(task, i, rng, labels) for i in range(count)]
+        if task in ("OCNLI", "CMNLI"):
+            for k in range(unlabelled):
+                rows.insert(1 + 3 * k, dict(rows[0], label="-"))
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return directory
+
+
+def _save_with_tokenizer(model, directory: str, vocab, tokenizer_class: str = "BertTokenizer"):
+    import paddlenlp.transformers as transformers
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "vocab.txt")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(vocab) + "\n")
+    model.save_pretrained(directory)
+    getattr(transformers, tokenizer_class)(path, do_lower_case=True).save_pretrained(directory)
+    return directory
+
+
+def make_zh(directory: str, model_type: str = "bert", num_labels: int = 2, hidden: int = 32, layers: int = 2,
+            heads: int = 2, intermediate: int = 64, seed: int = 0, fit_size: int = None, dropout: float = 0.0,
+            use_task_id: bool = True):
+    """Save a tiny Chinese classifier (``bert``, ``tinybert`` or ``ernie``) with its tokenizer.
+
+    ``ernie`` is shaped like ERNIE 3.0 (task-type embeddings, ``use_task_id``) and saved with
+    ``ErnieTokenizer``; the others like ``bert-base-chinese`` / ``tinybert-4l-312d-zh``.
+    """
+    import paddle
+    import paddlenlp.transformers as transformers
+
+    paddle.seed(seed)
+    common = dict(vocab_size=len(VOCAB_ZH), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  intermediate_size=intermediate, max_position_embeddings=128, type_vocab_size=2,
+                  num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    if model_type == "ernie":
+        config = transformers.ErnieConfig(use_task_id=use_task_id, task_type_vocab_size=3, **common)
+        return _save_with_tokenizer(transformers.ErnieForSequenceClassification(config), directory, VOCAB_ZH,
+                                    "ErnieTokenizer")
+    if model_type == "tinybert":
+        model = transformers.TinyBertForSequenceClassification(
+            transformers.TinyBertConfig(fit_size=fit_size or hidden, **common))
+    else:
+        model = transformers.BertForSequenceClassification(transformers.BertConfig(**common))
+    return _save_with_tokenizer(model, directory, VOCAB_ZH)

@@ -187,7 +187,7 @@ def _chunks(path: str, spec: TaskSpec, skip_bad_rows: bool, counts: Dict) -> Ite
     first: List[str] = []
     second: List[str] = []
     labels: list = []
-    pair = len(spec.text_columns) > 1
+    pair = spec.is_pair
     for example in iter_examples(path, spec, skip_bad_rows, counts):
         first.append(example.texts[0])
         if pair:

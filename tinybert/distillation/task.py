@@ -20,7 +20,7 @@ from ..data.features import (
     eval_batches,
 )
 from ..data.tasks import TaskSpec, get_task
-from ..errors import require
+from ..errors import UserError, require
 from ..models.internals import (
     forward_with_internals,
     hidden_size,
@@ -36,6 +36,7 @@ from ..models.loading import (
 from ..models.student import (
     DistillationStudent,
     freeze_unused,
+    has_own_projections,
     projection_mode,
     record_projection,
 )
@@ -151,9 +152,7 @@ def load_models(settings, spec: TaskSpec) -> Models:
     check_teacher_head(settings.teacher_path, teacher_info, spec)
     tokenizer = load_tokenizer(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
     student_tokenizer = load_tokenizer(settings.model_type, settings.student_model_name_or_path, "--student_model_name_or_path")
-    require(tokenizer.get_vocab() == student_tokenizer.get_vocab(),
-            f"teacher ({settings.teacher_path}) and student ({settings.student_model_name_or_path}) vocabularies differ; "
-            f"distillation needs the same vocab.txt for both")
+    check_same_vocabulary(settings, tokenizer.get_vocab(), student_tokenizer.get_vocab())
     overrides = {"num_labels": spec.num_labels}
     if settings.model_type == "tinybert":
         overrides["fit_size"] = hidden_size(teacher)
@@ -163,6 +162,29 @@ def load_models(settings, spec: TaskSpec) -> Models:
     check_length(student, settings.max_seq_length, f"--student_model_name_or_path {settings.student_model_name_or_path}")
     teacher.eval()
     return Models(teacher, student, tokenizer, info)
+
+
+def check_same_vocabulary(settings, teacher_vocab: dict, student_vocab: dict) -> None:
+    """Refuse a teacher and a student that number tokens differently, saying what works.
+
+    Every loss compares the two models position by position on the same token ids, so the
+    vocabularies must be identical: ERNIE 3.0's differs from bert-base-chinese's (which the
+    TinyBERT ``-zh`` students share), and an English one from both.
+    """
+    if teacher_vocab == student_vocab:
+        return
+    teacher, student = settings.teacher_path, settings.student_model_name_or_path
+    if settings.teacher_model_type == "ernie" and settings.model_type != "ernie":
+        fix = "use an ERNIE student (--model_type ernie, e.g. ernie-3.0-nano-zh or ernie-3.0-mini-zh)"
+    elif settings.teacher_model_type != "ernie" and settings.model_type == "ernie":
+        fix = (f"use a TinyBERT or BERT student of {settings.teacher_model_type}'s vocabulary "
+               f"(e.g. tinybert-4l-312d-zh under bert-base-chinese)")
+    else:
+        fix = "use a student general-distilled from the teacher's model family"
+    sizes = (f"{len(teacher_vocab)} and {len(student_vocab)} tokens" if len(teacher_vocab) != len(student_vocab)
+             else f"{len(teacher_vocab)} tokens each, numbered differently")
+    raise UserError(f"{teacher} and {student} have different vocabularies ({sizes}): {fix}, or build one from the "
+                    f"teacher with scripts/build_student.py")
 
 
 def check_teacher_head(path: str, info: Optional[CheckpointInfo], spec: TaskSpec) -> None:
@@ -200,7 +222,10 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
         mode = projection_mode(settings.projection, settings.student_model_name_or_path,
                                models.student_info.loaded if models.student_info else None)
         record_projection(models.student, mode)
-        student = DistillationStudent(models.student, mode)
+        student = DistillationStudent(models.student, mode, hidden_size(teacher))
+        separate = "" if has_own_projections(models.student) else " (separate parameters, saved beside best_inter_model)"
+        if student.load_projections(settings.student_model_name_or_path):
+            separate += f", continued from {settings.student_model_name_or_path}"
         weights = (settings.hidden_weight, settings.attention_weight)
         dev = concat_features(data.devs)
         objective = intermediate_objective(teacher, layer_map, weights)
@@ -208,7 +233,7 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
                                                  settings.eval_batch_size, pad, weights)
         describe = {"layer_map": layer_map.describe(), "projections": mode}
         if dist.is_main:
-            print(f"layer map: {layer_map.describe()}\nprojections: {mode}")
+            print(f"layer map: {layer_map.describe()}\nprojections: {mode}{separate}")
     else:
         student = DistillationStudent(models.student)
         teacher_logits = teacher_logits_of(teacher, settings.teacher_path, data.train, settings.eval_batch_size, pad,
@@ -216,9 +241,13 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
         objective = prediction_objective(teacher_logits, spec, settings.T)
         evaluate = lambda: evaluate_task(models.student, spec, data.devs, settings.eval_batch_size, pad)  # noqa: E731
     freeze_unused(student, "intermediate" if stage1 else "prediction")
-    return Job(model=student, checkpointed={"student": models.student}, objective=objective,
+    checkpointed = {"student": models.student}
+    if student.projections is not None:
+        checkpointed["projections"] = student.projections
+    return Job(model=student, checkpointed=checkpointed, objective=objective,
                data=task_data(settings, data.train, data.train_path, pad, dist), evaluate=evaluate,
-               save_best=lambda path: save_pretrained_atomically(path, models.student, models.tokenizer),
+               save_best=lambda path: save_pretrained_atomically(path, models.student, models.tokenizer,
+                                                                 student.save_projections),
                export=None if stage1 else best_model_exporter(settings, settings.model_type), describe=describe)
 
 

@@ -1,4 +1,4 @@
-"""Loading BERT / TinyBERT models and their tokenizers, by PaddleNLP name or directory.
+"""Loading BERT / TinyBERT / ERNIE models and their tokenizers, by PaddleNLP name or directory.
 
 This module is the one place that turns a checkpoint into a model: the classifiers of
 fine-tuning and distillation, the masked LM of data augmentation, and the weights files
@@ -9,8 +9,8 @@ A local directory is what ``save_pretrained`` wrote (``config.json`` or the olde
 loaded by hand (config -> model -> state dict) so that every way a checkpoint can fail to
 fit becomes a one-line error instead of a traceback or, worse, a silently random model:
 
-- weights saved from a bare ``BertModel``/``TinyBertModel`` are named without the
-  ``bert.``/``tinybert.`` prefix of the classifier classes; the prefix is added;
+- weights saved from a bare ``BertModel``/``TinyBertModel``/``ErnieModel`` are named without
+  the ``bert.``/``tinybert.``/``ernie.`` prefix of the classifier classes; the prefix is added;
 - anything missing beyond the parts a checkpoint may lawfully lack (the task's classifier
   head; for TinyBERT also the stage-1 projections and the pooler, which general TinyBERT
   checkpoints do not always carry) is refused: training from random initialisation after a
@@ -45,6 +45,9 @@ MODEL_KINDS: Dict[str, ModelKind] = {
     "bert": ModelKind("BertForSequenceClassification", "BertTokenizer", "bert", ("classifier.",)),
     "tinybert": ModelKind("TinyBertForSequenceClassification", "TinyBertTokenizer", "tinybert",
                           ("classifier.", "tinybert.fit_dense.", "tinybert.fit_denses.", "tinybert.pooler.")),
+    # ERNIE 1.0-3.0 (ernie-3.0-base-zh, -mini-zh, -nano-zh, ...): a BERT encoder with its own
+    # vocabulary and, in 3.0, task-type embeddings that default to task 0 when not fed.
+    "ernie": ModelKind("ErnieForSequenceClassification", "ErnieTokenizer", "ernie", ("classifier.",)),
 }
 BASE_PREFIXES = tuple(kind.base_prefix for kind in MODEL_KINDS.values())
 
@@ -318,7 +321,7 @@ def _named_masked_lm(name: str, flag: str):
 
 
 def checkpoint_model_type(path: str, default: str = "bert") -> str:
-    """``tinybert`` or ``bert``, from ``architectures``/``model_type`` in the checkpoint's config."""
+    """``tinybert``, ``ernie`` or ``bert``, from ``architectures``/``model_type`` in the checkpoint's config."""
     for name in CONFIG_FILES:
         config_path = os.path.join(path, name)
         if os.path.isfile(config_path):
@@ -328,7 +331,8 @@ def checkpoint_model_type(path: str, default: str = "bert") -> str:
             except (OSError, ValueError):
                 break
             text = " ".join(config.get("architectures") or []) + " " + str(config.get("model_type", ""))
-            return "tinybert" if "tinybert" in text.lower() else "bert"
+            text = text.lower()
+            return "tinybert" if "tinybert" in text else "ernie" if "ernie" in text else "bert"
     return default
 
 

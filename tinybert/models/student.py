@@ -23,11 +23,17 @@ from typing import Optional
 
 import paddle
 
-from .internals import forward_with_internals
+from .internals import forward_with_internals, hidden_size, num_layers
 from .loading import base_model
 
 PER_LAYER, SHARED = "per_layer", "shared"
 PROJECTION_KEY = "distill_projection"  # recorded in config.json of every student we save
+PROJECTIONS_FILE = "distill_projections.pdparams"  # separate projections of a student without fit_dense(s)
+
+
+def has_own_projections(model) -> bool:
+    """Whether the model carries TinyBERT's ``fit_dense``/``fit_denses`` (else they are separate)."""
+    return hasattr(base_model(model), "fit_dense")
 
 
 def recorded_projection(path: str) -> Optional[str]:
@@ -43,20 +49,26 @@ def recorded_projection(path: str) -> Optional[str]:
     return value if value in (PER_LAYER, SHARED) else None
 
 
-def projection_mode(requested: str, student_path: str, loaded: Optional[set]) -> str:
+def projection_mode(requested: str, student_path: str, loaded: Optional[set], own: bool = True) -> str:
     """Which projections stage 1 trains: the flag, else the checkpoint's record, else a guess said aloud.
 
     ``loaded``: the weight names taken from a local checkpoint (None for a PaddleNLP name).
+    ``own``: whether the student carries TinyBERT's projections; separate ones (an ERNIE or
+    BERT student) are per-layer unless the flag or the record says otherwise.
     """
     if requested in (PER_LAYER, SHARED):
         return requested
-    if loaded is None:  # a PaddleNLP name: the v2 releases carry per-layer projections
+    recorded = recorded_projection(student_path) if loaded is not None else None
+    if not own:
+        return recorded or PER_LAYER
+    if loaded is None:  # a PaddleNLP name: the v2 releases carry per-layer projections, v1 and -zh a shared one
         return PER_LAYER if student_path.endswith("-v2") else SHARED
-    recorded = recorded_projection(student_path)
     if recorded:
         return recorded
     has_per_layer = any(".fit_denses." in name for name in loaded)
     has_shared = any(".fit_dense." in name for name in loaded)
+    if has_shared and os.path.basename(os.path.normpath(student_path)).endswith("-zh"):
+        return SHARED  # a local copy of tinybert-*-zh (it holds both kinds, like every TinyBertModel)
     if has_per_layer and has_shared:
         print(f"note: {student_path} holds both projection kinds and no record of which one was trained; "
               f"using the per-layer fit_denses (PaddleNLP's v2 students). Pass --projection shared if it "
@@ -80,15 +92,41 @@ class DistillationStudent(paddle.nn.Layer):
     "scores"}`` with ``hidden[i]`` already projected to the teacher's width.
     """
 
-    def __init__(self, model, mode: Optional[str] = None):
+    def __init__(self, model, mode: Optional[str] = None, teacher_width: Optional[int] = None):
         super().__init__()
         self.model = model
         self.mode = mode
+        self.projections = None  # separate projections (a student without fit_dense(s)), stage 1 only
+        if mode is not None and not has_own_projections(model):
+            count = num_layers(model) + 1 if mode == PER_LAYER else 1
+            width = hidden_size(model)
+            self.projections = paddle.nn.LayerList(
+                [paddle.nn.Linear(width, teacher_width or width) for _ in range(count)])
 
     def project(self, index: int, hidden):
+        if self.projections is not None:
+            return self.projections[index if self.mode == PER_LAYER else 0](hidden)
         encoder = base_model(self.model)
         layer = encoder.fit_denses[index] if self.mode == PER_LAYER else encoder.fit_dense
         return layer(hidden)
+
+    def save_projections(self, directory: str) -> None:
+        """Write the separate projections beside a saved model (nothing for TinyBERT's own)."""
+        if self.projections is not None:
+            paddle.save(self.projections.state_dict(), os.path.join(directory, PROJECTIONS_FILE))
+
+    def load_projections(self, directory: str) -> bool:
+        """Continue from the separate projections saved with ``directory``'s model, if they fit."""
+        path = os.path.join(directory, PROJECTIONS_FILE) if os.path.isdir(directory) else ""
+        if self.projections is None or not os.path.isfile(path):
+            return False
+        state = paddle.load(path)
+        own = self.projections.state_dict()
+        if set(state) != set(own) or any(list(state[k].shape) != list(own[k].shape) for k in own):
+            print(f"note: {path} does not fit this student's projections ({self.mode}); they start fresh")
+            return False
+        self.projections.set_state_dict(state)
+        return True
 
     def forward(self, input_ids, token_type_ids, attention_mask, internals: bool = False):
         inputs = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
@@ -116,7 +154,7 @@ def freeze_unused(student: DistillationStudent, stage: str) -> None:
     encoder = base_model(student.model)
     projections = [getattr(encoder, name) for name in ("fit_denses", "fit_dense") if hasattr(encoder, name)]
     if stage == "intermediate":
-        unused = [encoder.fit_dense] if student.mode == PER_LAYER else [encoder.fit_denses]
+        unused = [] if not projections else [encoder.fit_dense] if student.mode == PER_LAYER else [encoder.fit_denses]
         head = [layer for name, layer in student.model.named_children() if name != student.model.base_model_prefix]
         freeze(unused + head + ([encoder.pooler] if hasattr(encoder, "pooler") else []))
     else:
