@@ -259,7 +259,8 @@ def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encode
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     if progress:
-        print(f"\rfeaturized {path}: {rows:,} examples ({counts['skipped']} skipped), {tokens:,} tokens, "
+        skipped = f" ({counts['skipped']} malformed rows dropped)" if counts["skipped"] else ""
+        print(f"\rfeaturized {path}: {rows:,} examples{skipped}, {tokens:,} tokens, "
               f"{meta['tokenizer_used']} tokenizer, {rows / max(meta['seconds'], 1e-9):,.0f} rows/s -> {directory}",
               flush=True)
     return directory
