@@ -30,10 +30,12 @@ def vocab(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("kind", ["bert", "bert-cased", "ernie"])
 @pytest.mark.parametrize("max_length", [3, 5, 9, 16, 128])
-def test_the_fast_tokenizer_gives_paddlenlps_ids_on_hostile_text(vocab, lower, max_length):
-    tokenizer = BertTokenizer(vocab, do_lower_case=lower)
+def test_the_fast_tokenizer_gives_paddlenlps_ids_on_hostile_text(vocab, kind, max_length):
+    from paddlenlp.transformers import ErnieTokenizer
+
+    tokenizer = ErnieTokenizer(vocab) if kind == "ernie" else BertTokenizer(vocab, do_lower_case=kind == "bert")
     fast = FastWordPiece(tokenizer, max_length)
     rng = random.Random(max_length)
     seconds = [rng.choice(HOSTILE + ["", "a good plot " * rng.randint(0, 30)]) for _ in HOSTILE]

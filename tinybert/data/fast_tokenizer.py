@@ -10,7 +10,7 @@ and longest-first truncation.
 Equal by construction is not equal in fact, so it is never trusted blindly: the token store
 (``tinybert.data.store``) encodes a sample of the very rows it featurizes with both tokenizers
 and falls back to PaddleNLP's for the whole file (one warning line) on the first difference.
-Tokenizers that are not a plain BERT WordPiece (ERNIE's, SentencePiece ones) are never replaced.
+Tokenizers other than BERT's, TinyBERT's and ERNIE's WordPiece (SentencePiece ones, subclasses) are never replaced.
 """
 from __future__ import annotations
 
@@ -158,11 +158,12 @@ class FastWordPiece:
 
 
 def is_wordpiece_bert(tokenizer) -> bool:
-    """A plain BERT WordPiece tokenizer (vocab + basic/wordpiece tokenizers), the only kind we replace."""
-    from paddlenlp.transformers import BertTokenizer
+    """A plain BERT-style WordPiece tokenizer (vocabulary + basic and word-piece tokenizers): BERT's,
+    TinyBERT's and ERNIE's (the same algorithm), the only kinds replaced. Subclasses are not: they
+    may tokenize differently."""
+    from paddlenlp.transformers import BertTokenizer, ErnieTokenizer, TinyBertTokenizer
 
-    return type(tokenizer) is BertTokenizer or (
-        isinstance(tokenizer, BertTokenizer) and type(tokenizer).__name__ in ("TinyBertTokenizer",))
+    return type(tokenizer) in (BertTokenizer, TinyBertTokenizer, ErnieTokenizer)
 
 
 def fast_tokenizer_enabled() -> bool:
