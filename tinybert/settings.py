@@ -148,6 +148,7 @@ class AugmentSettings(_Checked):
     glove_vocab_limit: int = 100000
     skip_bad_rows: bool = False
     chunk_rows: int = 2048  # rows per part file: the unit of resuming and of sharing among processes
+    segmented: bool = False  # text columns hold words separated by spaces: keep multi-character CJK words whole
 
 
 @dataclass(frozen=True, kw_only=True)

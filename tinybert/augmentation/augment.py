@@ -8,9 +8,15 @@ set by replacing words with likely alternatives:
 2. candidates, once per word position: a word that is one WordPiece is masked and the
    masked LM's top-K predictions are taken (input ``[CLS] masked [SEP] original [SEP]``),
    without ``##`` pieces, special tokens and the word itself; any other word gets its K
-   nearest GloVe words (:class:`CandidateFinder`);
+   nearest GloVe words (:class:`CandidateFinder`); without GloVe (``--glove_embs`` not given)
+   the latter have no candidates and stay as they are;
 3. N times, each candidate word is replaced with probability p by a random one of its
    candidates; a sample is kept if it is new (:func:`sample_variants`).
+
+Chinese text (:mod:`tinybert.augmentation.chinese`): every CJK character is a word of its own,
+or every space-separated word with ``--segmented``; a CJK word is replaced only by CJK words
+that are candidates themselves (no punctuation, Latin, pieces or stop words), chosen among the
+admissible predictions and neighbours so that there are still K of them.
 
 The reference scripts run one BERT forward per word; here the masked copies of many
 sentences share one forward (dynamic padding, attention mask, the MLM head applied to the
@@ -26,6 +32,7 @@ holds one chunk, the models and the per-word candidate caches, whatever the file
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import sys
@@ -39,6 +46,7 @@ from ..data.glue import AUG_FILE, decoded_lines, locate, parse_row, task_dir
 from ..data.tasks import TaskSpec
 from ..errors import UserError, require
 from ..paths import check_writable_dir
+from .chinese import Separators, cjk_pieces, is_cjk_word, join_words, separators
 from .glove import GloVe, load_glove
 from .stopwords import is_stop_word
 
@@ -89,6 +97,23 @@ def is_candidate(word: str) -> bool:
 
 def candidate_positions(words: Sequence[str]) -> List[int]:
     return [i for i, word in enumerate(words) if is_candidate(word)]
+
+
+def is_cjk_replacement(word: str) -> bool:
+    """What may replace a CJK word: a CJK word that is a candidate itself (not 的, not ，, not
+    ``ok``, not ``##影``). English words keep the paper's filter (``##`` pieces, special tokens),
+    so that their output is unchanged."""
+    return is_cjk_word(word) and is_candidate(word)
+
+
+def only_cjk_replacements(scores: np.ndarray, cjk_rows: Sequence[int], admissible: np.ndarray) -> np.ndarray:
+    """Scores of the rows of CJK queries limited to ``admissible`` columns (the others -inf),
+    before the top-K cut: a Chinese MLM's best guesses are mostly ，。的了, and dropping those
+    after the cut would leave a handful of the K candidates."""
+    if len(cjk_rows):
+        rows = np.asarray(cjk_rows, dtype=np.int64)
+        scores[np.ix_(rows, np.flatnonzero(~admissible))] = -np.inf
+    return scores
 
 
 # --- ranking shared by the masked LM and GloVe -----------------------------------------------
@@ -152,6 +177,7 @@ class MaskedLM:
             [tokenizer.cls_token, tokenizer.sep_token, tokenizer.mask_token, tokenizer.unk_token,
              tokenizer.pad_token])
         self.excluded = self._never_candidates()
+        self.cjk_admissible = np.array([is_cjk_replacement(t) for t in self.tokens])
         self._pieces: Dict[str, Tuple[int, ...]] = {}
 
     def _never_candidates(self) -> np.ndarray:
@@ -162,10 +188,15 @@ class MaskedLM:
                          for i, t in enumerate(self.tokens)])
 
     def word_pieces(self, word: str) -> Tuple[int, ...]:
-        """WordPiece ids of one word (cached: datasets repeat their words)."""
+        """WordPiece ids of one word (cached: datasets repeat their words).
+
+        A segmented CJK word is cut into its characters first, as the model's own tokenizer
+        does (电影 is 电 影 to ``bert-base-chinese``, not 电 ##影 or [UNK]).
+        """
         pieces = self._pieces.get(word)
         if pieces is None:
-            tokens = self.tokenizer.wordpiece_tokenizer.tokenize(word) or [self.tokenizer.unk_token]
+            wordpiece = self.tokenizer.wordpiece_tokenizer.tokenize
+            tokens = [t for sub in cjk_pieces(word) for t in wordpiece(sub)] or [self.tokenizer.unk_token]
             pieces = tuple(self.tokenizer.convert_tokens_to_ids(tokens))
             self._pieces[word] = pieces
         return pieces
@@ -204,7 +235,7 @@ class MaskedLM:
         found: List[Optional[List[str]]] = [None] * len(queries)
         order = sorted(range(len(queries)), key=lambda i: len(queries[i].input_ids))
         for batch in _length_batches(order, [len(q.input_ids) for q in queries], batch_size):
-            ranked = _ranked(self.scores, [queries[i] for i in batch], k)
+            ranked = _ranked(self._admissible_scores, [queries[i] for i in batch], k)
             for i, ids in zip(batch, ranked):
                 found[i] = self._words(ids, queries[i].word)
         return found
@@ -213,6 +244,14 @@ class MaskedLM:
         """Drop excluded ids and the word itself; sort by id so the order is noise-free."""
         kept = sorted(int(i) for i in ids if not self.excluded[i])
         return [self.tokens[i] for i in kept if self.tokens[i].lower() != word.lower()]
+
+    def _admissible_scores(self, queries: List[MaskedQuery]) -> np.ndarray:
+        """:meth:`scores`, CJK words limited to CJK replacements other than themselves."""
+        scores = self.scores(queries)
+        cjk = [row for row, q in enumerate(queries) if is_cjk_word(q.word)]
+        for row in cjk:
+            scores[row, self.word_pieces(queries[row].word)[0]] = -np.inf
+        return only_cjk_replacements(scores, cjk, self.cjk_admissible)
 
     def scores(self, queries: List[MaskedQuery]) -> np.ndarray:
         """MLM logits at the masked positions, [len(queries), vocab]: one padded forward."""
@@ -261,6 +300,7 @@ class GloveNeighbours:
         self.k = k
         self.rows_per_product = max(1, min(batch_size, GLOVE_SCORES_PER_BATCH // max(len(glove), 1)))
         self.known: Dict[str, List[str]] = {}
+        self._cjk_admissible: Optional[np.ndarray] = None  # over GloVe's words; built at the first CJK word
 
     def lookup(self, words: Iterable[str]) -> Dict[str, List[str]]:
         """Neighbours of each word (words absent from GloVe have none)."""
@@ -273,10 +313,19 @@ class GloveNeighbours:
         present = [w for w in todo if rows[w] is not None]
         for start in range(0, len(present), self.rows_per_product):
             batch = present[start: start + self.rows_per_product]
-            ranked = _ranked(self.glove.similarities, [rows[w] for w in batch], self.k)
+            ranked = _ranked(self._admissible_scores, [rows[w] for w in batch], self.k)
             for word, ids in zip(batch, ranked):
                 self.known[word] = self._words(ids, word)
         return {w: self.known[w] for w in words}
+
+    def _admissible_scores(self, rows: List[int]) -> np.ndarray:
+        """Similarities, the rows of CJK words limited to CJK replacements (Chinese word vectors
+        hold punctuation, numbers and Latin words among their nearest neighbours)."""
+        scores = self.glove.similarities(rows)
+        cjk = [i for i, row in enumerate(rows) if is_cjk_word(self.glove.words[row])]
+        if cjk and self._cjk_admissible is None:
+            self._cjk_admissible = np.array([is_cjk_replacement(w) for w in self.glove.words])
+        return only_cjk_replacements(scores, cjk, self._cjk_admissible)
 
     def _words(self, ids: np.ndarray, word: str) -> List[str]:
         """Neighbour words in GloVe order; title-cased for a title-cased word (cased models),
@@ -292,48 +341,73 @@ Candidates = Dict[int, List[str]]  # word position -> replacement words
 
 
 class CandidateFinder:
-    """Candidates for the candidate words of many sentences at once (step 2)."""
+    """Candidates for the candidate words of many sentences at once (step 2).
 
-    def __init__(self, neighbours: GloveNeighbours, top_k: int, batch_size: int,
-                 masked_lm: Optional[MaskedLM] = None):
+    Without GloVe (``neighbours`` None) the words that would need it have no candidates; how
+    many such occurrences there were is kept in ``without_source`` (of ``candidate_words``)
+    for the run's closing note.
+    """
+
+    def __init__(self, neighbours: Optional[GloveNeighbours], top_k: int, batch_size: int,
+                 masked_lm: Optional[MaskedLM] = None, segmented: bool = False):
         self.neighbours = neighbours
         self.top_k = top_k
         self.batch_size = batch_size
         self.masked_lm = masked_lm
-        self.tokenizer = _word_splitter(masked_lm)
+        self.tokenizer = _word_splitter(masked_lm, segmented)
+        self.candidate_words = 0
+        self.without_source = 0
 
     def words(self, text: str) -> List[str]:
         return split_words(text, self.tokenizer)
+
+    def split(self, text: str) -> Tuple[List[str], Separators]:
+        """The words of ``text`` and what separated them (for :func:`join_words`)."""
+        words = self.words(text)
+        return words, separators(text, words, self.words)
 
     def find(self, sentences: Sequence[Sequence[str]]) -> List[Candidates]:
         """Candidates of every sentence (a list of words); equal sentences are searched once."""
         unique = list(dict.fromkeys(tuple(s) for s in sentences))
         by_model = [[p for p in candidate_positions(words) if self._predictable(words[p])] for words in unique]
         by_glove = [sorted(set(candidate_positions(words)) - set(mlm)) for words, mlm in zip(unique, by_model)]
-        neighbours = self.neighbours.lookup(words[p] for words, ps in zip(unique, by_glove) for p in ps)
-        found: List[Candidates] = [{p: neighbours[words[p]] for p in ps} for words, ps in zip(unique, by_glove)]
+        if self.neighbours is None:
+            found: List[Candidates] = [{p: [] for p in ps} for ps in by_glove]
+        else:
+            neighbours = self.neighbours.lookup(words[p] for words, ps in zip(unique, by_glove) for p in ps)
+            found = [{p: neighbours[words[p]] for p in ps} for words, ps in zip(unique, by_glove)]
         owners = [(n, p) for n, ps in enumerate(by_model) for p in ps]
         if owners:
             queries = [self.masked_lm.query(unique[n], p) for n, p in owners]
             predicted = self.masked_lm.candidates(queries, self.top_k, self.batch_size)
             for (n, p), words in zip(owners, predicted):
                 found[n][p] = words
-        by_sentence = dict(zip(unique, found))
-        return [by_sentence[tuple(s)] for s in sentences]
+        index = {words: n for n, words in enumerate(unique)}
+        for s in sentences:
+            n = index[tuple(s)]
+            self.candidate_words += len(found[n])
+            self.without_source += len(by_glove[n]) if self.neighbours is None else 0
+        return [found[index[tuple(s)]] for s in sentences]
 
     def _predictable(self, word: str) -> bool:
         """Single-WordPiece words go to the masked LM; all others (and all without one) to GloVe."""
         return self.masked_lm is not None and self.masked_lm.predictable(word)
 
 
-def _word_splitter(masked_lm: Optional[MaskedLM]):
+def _word_splitter(masked_lm: Optional[MaskedLM], segmented: bool = False):
     """The model's own basic tokenizer (its casing); lower-casing without a model (GloVe 6B
-    is uncased)."""
+    is uncased). For segmented text, a copy that leaves CJK runs whole: the user's words,
+    still split at punctuation (好看！ -> 好看 ！)."""
     if masked_lm is None:
-        return basic_tokenizer(lower_case=True)
-    tokenizer = masked_lm.tokenizer
-    found = getattr(tokenizer, "basic_tokenizer", None)
-    return found or basic_tokenizer(lower_case=getattr(tokenizer, "do_lower_case", True))
+        found = basic_tokenizer(lower_case=True)
+    else:
+        tokenizer = masked_lm.tokenizer
+        found = getattr(tokenizer, "basic_tokenizer", None)
+        found = found or basic_tokenizer(lower_case=getattr(tokenizer, "do_lower_case", True))
+    if segmented:
+        found = copy.copy(found)
+        found.tokenize_chinese_chars = False
+    return found
 
 
 # --- step 3: sampling -------------------------------------------------------------------------
@@ -430,18 +504,33 @@ def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
     every other column (ids, label) is copied.
     """
     columns = [row.text.split("\t") for row in rows]
-    words = [[finder.words(cols[c]) for c in spec.text_columns] for cols in columns]
-    found = finder.find([w for per_row in words for w in per_row])
-    width = len(spec.text_columns)
-    for r, row in enumerate(rows):
+    texts = [[cols[c] for c in spec.text_columns] for cols in columns]
+    for row, cols, variants in zip(rows, columns, augment_texts(texts, [row.line for row in rows], finder, sampling)):
         yield row.text
-        rng = np.random.default_rng([sampling.seed, row.line])
-        for j, column in enumerate(spec.text_columns):
-            for variant in sample_variants(words[r][j], found[r * width + j], sampling.n_samples,
-                                           sampling.p, rng):
-                cols = list(columns[r])
-                cols[column] = " ".join(variant)
-                yield "\t".join(cols)
+        for j, text in variants:
+            new = list(cols)
+            new[spec.text_columns[j]] = text
+            yield "\t".join(new)
+
+
+def augment_texts(texts: Sequence[Sequence[str]], keys: Sequence[int], finder: CandidateFinder,
+                  sampling: Sampling) -> List[List[Tuple[int, str]]]:
+    """The new versions of many rows, whatever their file format: per row (its text columns'
+    strings, in order), ``(j, new text of text column j)`` in output order, N draws of column 0,
+    then of column 1. Row ``r``'s draws use a generator seeded by (``--seed``, ``keys[r]``), its
+    line number in the file, so a row's variants do not depend on the rows around it.
+    """
+    split = [[finder.split(text) for text in row] for row in texts]
+    found = iter(finder.find([words for row in split for words, _ in row]))
+    result = []
+    for row, key in zip(split, keys):
+        rng = np.random.default_rng([sampling.seed, key])
+        variants = []
+        for j, (words, between) in enumerate(row):
+            for variant in sample_variants(words, next(found), sampling.n_samples, sampling.p, rng):
+                variants.append((j, join_words(variant, between)))
+        result.append(variants)
+    return result
 
 
 def augment_chunk(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder, sampling: Sampling,
@@ -479,6 +568,9 @@ def check_settings(settings) -> None:
     require(settings.seed >= 0, f"--seed {settings.seed}: must be 0 or more")
     require(settings.chunk_rows >= 1, f"--chunk_rows {settings.chunk_rows}: must be 1 or more")
     require(settings.glove_vocab_limit >= 0, f"--glove_vocab_limit {settings.glove_vocab_limit}: must be 0 (all) or more")
+    require(bool(settings.glove_embs) or str(settings.pretrained_bert_model).lower() != NO_MODEL,
+            "--pretrained_bert_model none without --glove_embs leaves nothing to replace words with; "
+            "give a GloVe-format word-vector file, a masked LM, or both")
 
 
 def output_settings(settings, spec: TaskSpec, sampling: Sampling) -> dict:
@@ -489,22 +581,25 @@ def output_settings(settings, spec: TaskSpec, sampling: Sampling) -> dict:
             "seed": sampling.seed, "pretrained_bert_model": str(settings.pretrained_bert_model),
             "glove_embs": glove, "glove_bytes": os.path.getsize(glove) if glove and os.path.isfile(glove) else None,
             "glove_vocab_limit": settings.glove_vocab_limit, "skip_bad_rows": settings.skip_bad_rows,
-            "chunk_rows": settings.chunk_rows}
+            "chunk_rows": settings.chunk_rows, "segmented": settings.segmented}
 
 
 def load_finder(settings, sampling: Sampling, progress: bool) -> CandidateFinder:
-    """GloVe, and the masked LM on this process's device (unless ``--pretrained_bert_model none``)."""
+    """GloVe (if given), and the masked LM on this process's device (unless
+    ``--pretrained_bert_model none``)."""
     from ..runtime import select_device
 
-    glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
+    neighbours = None
+    if settings.glove_embs:
+        glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
+        neighbours = GloveNeighbours(glove, sampling.top_k, sampling.batch_size)
     masked_lm = None
     if str(settings.pretrained_bert_model).lower() != NO_MODEL:
         from ..models.loading import load_masked_lm
 
         select_device(settings.device)
         masked_lm = MaskedLM(*load_masked_lm(settings.pretrained_bert_model))
-    return CandidateFinder(GloveNeighbours(glove, sampling.top_k, sampling.batch_size),
-                           sampling.top_k, sampling.batch_size, masked_lm)
+    return CandidateFinder(neighbours, sampling.top_k, sampling.batch_size, masked_lm, settings.segmented)
 
 
 def run(settings, progress: bool = True) -> str:
@@ -554,6 +649,10 @@ def run(settings, progress: bool = True) -> str:
                 break  # the rest of the file is done or another process's
             if index in mine:
                 parts.write(index, augment_chunk(chunk, spec, finder, sampling, bar))
+    if finder.without_source:
+        print(f"note: {finder.without_source} of {finder.candidate_words} candidate words in the rows this process "
+              f"augmented were left unchanged: they are several WordPieces (multi-character or rare words), "
+              f"which need --glove_embs")
     if not dist.is_main:
         print(f"rank {dist.rank}: wrote {len(mine)} part(s) of {chunks}; rank 0 merges them")
         return target

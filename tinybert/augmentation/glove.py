@@ -64,8 +64,6 @@ class GloVe:
 
 def load_glove(path: str, limit: int = 100000, progress: bool = True) -> GloVe:
     """Load the first ``limit`` words of a GloVe text file (all if 0), through the cache."""
-    if not path:
-        raise UserError("--glove_embs is required: a GloVe text file such as glove.6B.300d.txt")
     if not os.path.isfile(path):
         raise UserError(f"--glove_embs {path}: no such file; give the path of a GloVe text file "
                         f"(word v1 ... vd per line, e.g. glove.6B.300d.txt)")

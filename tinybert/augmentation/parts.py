@@ -6,7 +6,7 @@ into chunks of ``--chunk_rows``; chunk ``i``'s output lines go to
 ``<task_dir>/train_aug.tsv.parts/part-<i>.tsv``, written under a temporary name and renamed,
 so a part file that exists is complete. ``manifest.json`` beside them records everything the
 lines depend on (the input's size and sha256, N, M, p, seed, the model, the GloVe file and
-its limit, ``--skip_bad_rows``, the chunk size): a later run with the same manifest writes
+its limit, ``--skip_bad_rows``, the chunk size, ``--segmented``): a later run with the same manifest writes
 only the missing parts; a run with another one is refused, naming what changed. When every
 part exists they are concatenated in chunk order under the header into
 ``train_aug.tsv.tmp<pid>``, renamed to ``train_aug.tsv``, and the parts are removed.

@@ -1,4 +1,5 @@
-"""NLTK's English stop-word list, shipped as a constant (docs/math.md#data-augmentation).
+"""The stop words augmentation never replaces: NLTK's English list, and a Chinese one
+(:mod:`tinybert.augmentation.stopwords_zh`), both shipped as constants (docs/math.md#data-augmentation).
 
 Data augmentation never replaces a stop word. The list is NLTK's ``stopwords`` corpus for
 English (the 179 words of ``nltk.corpus.stopwords.words("english")``, the same list the
@@ -7,6 +8,8 @@ with an apostrophe can never match: BERT's basic tokenizer splits "don't" into
 ``don ' t``, and ``don`` and ``t`` are in the list themselves.
 """
 from __future__ import annotations
+
+from .stopwords_zh import CHINESE_STOP_WORDS
 
 ENGLISH_STOP_WORDS = frozenset(
     """
@@ -26,5 +29,9 @@ ENGLISH_STOP_WORDS = frozenset(
 
 
 def is_stop_word(word: str) -> bool:
-    """True for a stop word in any letter case ("The" as much as "the")."""
-    return word.lower() in ENGLISH_STOP_WORDS
+    """True for an English stop word in any letter case ("The" as much as "the") or a Chinese one.
+
+    One rule for both languages: a text may mix them, and the two lists share no entry.
+    """
+    word = word.lower()
+    return word in ENGLISH_STOP_WORDS or word in CHINESE_STOP_WORDS
