@@ -226,3 +226,41 @@ def test_the_row_level_api_works_on_texts_of_any_file_format(masked_lm):
     assert [j for j, _ in out[0]] == sorted(j for j, _ in out[0]) and {j for j, _ in out[0]} == {0, 1}
     assert all(len(text) == len(rows[r][j]) for r in range(2) for j, text in out[r])
     assert augment_texts(rows[1:], [11], finder, sampling) == out[1:]  # a row's variants are its own
+
+
+@pytest.mark.parametrize("task", ["AFQMC", "TNEWS", "CSL", "OCNLI"])
+def test_a_clue_task_is_augmented_in_its_own_json_format(tmp_path, assets, task):
+    """train_aug.json: every original row unchanged, then variants that differ only in a text field
+    (CSL's keyword list is copied); it reads back with the task's reader; OCNLI's '-' rows dropped."""
+    import json
+
+    tiny.write_clue_task(str(tmp_path), task, n_train=12, n_dev=4)
+    data_augmentation.main(["--pretrained_bert_model", assets["mlm"], "--glue_dir", str(tmp_path), "--task_name",
+                            task.lower(), "--N", "2", "--p", "1", "--device", "cpu"])
+    spec = get_task(task)
+    with open(tmp_path / task / "train.json", encoding="utf-8") as handle:
+        originals = [json.loads(line) for line in handle if json.loads(line)["label"] != "-"]
+    with open(tmp_path / task / "train_aug.json", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    assert rows[0] == originals[0] and len(rows) > len(originals)
+    varied = [name for name in spec.text_fields if isinstance(originals[0][name], str)]
+    position = 0
+    for row in rows:
+        if position < len(originals) and row == originals[position]:
+            current, position = originals[position], position + 1
+            continue
+        assert {k for k in row if row[k] != current[k]} <= set(varied) and row.keys() == current.keys()
+    assert position == len(originals)  # every original, in order
+    examples = read_examples(str(tmp_path / task / "train_aug.json"), spec).examples
+    assert len(examples) == len(rows)
+    if task == "CSL":
+        assert all(isinstance(row["keyword"], list) for row in rows)
+
+
+def test_cluewsc_is_refused_because_its_spans_would_move(tmp_path, assets, capsys):
+    tiny.write_clue_task(str(tmp_path), "CLUEWSC2020", n_train=6, n_dev=2)
+    with pytest.raises(SystemExit) as exit_info:
+        data_augmentation.main(["--pretrained_bert_model", assets["mlm"], "--glue_dir", str(tmp_path),
+                                "--task_name", "cluewsc2020", "--device", "cpu"])
+    assert exit_info.value.code == 2 and "without --use_aug" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "CLUEWSC2020" / "train_aug.json")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import os
 import sys
 import time
@@ -42,7 +43,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.glue import AUG_FILE, decoded_lines, locate, parse_row, task_dir
+from ..data.glue import decoded_lines, locate, parse_json_row, parse_row, task_dir
 from ..data.tasks import TaskSpec
 from ..errors import UserError, require
 from ..paths import check_writable_dir
@@ -462,6 +463,7 @@ class TrainRows:
 
     def __iter__(self) -> Iterator[Row]:
         header_pending, skipped = self.spec.has_header, 0
+        parse = parse_json_row if self.spec.file_format == "jsonl" else parse_row
         for number, line in decoded_lines(self.path):
             if not line.strip():
                 continue
@@ -469,7 +471,8 @@ class TrainRows:
                 self.header, header_pending = line, False
                 continue
             try:
-                parse_row(line, self.spec)
+                if parse(line, self.spec) is None:
+                    continue  # no gold label (OCNLI/CMNLI "-"): the reader drops it, so does augmentation
             except ValueError as err:
                 if not self.skip_bad_rows:
                     raise UserError(f"{self.path}:{number}: row {err}; fix the row or pass --skip_bad_rows "
@@ -497,20 +500,42 @@ class TrainRows:
 
 def augment_rows(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder,
                  sampling: Sampling) -> Iterable[str]:
-    """Output lines for ``rows``: each original, then its new versions.
+    """Output lines for ``rows``, in the task's own format: each original, then its new versions.
 
-    For a sentence pair, each column is varied with the other held at its original text, N
-    draws per column (docs/reference-defects.md#sentence-pair-augmentation-mutates-the-row);
-    every other column (ids, label) is copied.
+    For a sentence pair, each text is varied with the other held at its original, N draws per
+    text (docs/reference-defects.md#sentence-pair-augmentation-mutates-the-row); everything
+    else (ids, label, other fields) is copied.
     """
-    columns = [row.text.split("\t") for row in rows]
-    texts = [[cols[c] for c in spec.text_columns] for cols in columns]
-    for row, cols, variants in zip(rows, columns, augment_texts(texts, [row.line for row in rows], finder, sampling)):
+    texts = [row_texts(row.text, spec) for row in rows]
+    for row, row_fields, variants in zip(rows, texts, augment_texts([list(t.values()) for t in texts],
+                                                                     [row.line for row in rows], finder, sampling)):
         yield row.text
+        names = list(row_fields)
         for j, text in variants:
-            new = list(cols)
-            new[spec.text_columns[j]] = text
-            yield "\t".join(new)
+            yield with_text(row.text, spec, names[j], text)
+
+
+def row_texts(line: str, spec: TaskSpec) -> Dict:
+    """The texts augmentation varies, by column (TSV) or field (JSON lines), in order.
+
+    A JSON field that is not a string (CSL's keyword list) is copied, not varied.
+    """
+    if spec.file_format == "jsonl":
+        row = json.loads(line)
+        return {name: row[name] for name in spec.text_fields if isinstance(row.get(name), str)}
+    columns = line.split("\t")
+    return {column: columns[column] for column in spec.text_columns}
+
+
+def with_text(line: str, spec: TaskSpec, key, text: str) -> str:
+    """``line`` with the text at ``key`` (a column index, or a JSON field name) replaced."""
+    if spec.file_format == "jsonl":
+        row = json.loads(line)
+        row[key] = text
+        return json.dumps(row, ensure_ascii=False)
+    columns = line.split("\t")
+    columns[key] = text
+    return "\t".join(columns)
 
 
 def augment_texts(texts: Sequence[Sequence[str]], keys: Sequence[int], finder: CandidateFinder,
@@ -618,6 +643,8 @@ def run(settings, progress: bool = True) -> str:
 
     spec = get_task(settings.task_name)
     check_settings(settings)
+    require(not spec.mark_spans, f"{spec.name}'s spans point at characters of its text, and replacing words would move "
+                                 f"them: distil {spec.name} without --use_aug")
     sampling = Sampling(default_n(spec) if settings.N is None else settings.N, settings.M, settings.p, settings.seed,
                         settings.batch_size)
     directory = task_dir(settings.glue_dir, spec)
@@ -626,7 +653,7 @@ def run(settings, progress: bool = True) -> str:
     rows = TrainRows(source, spec, settings.skip_bad_rows)
     total = rows.count()
     chunks = -(-total // settings.chunk_rows)
-    target = os.path.join(directory, AUG_FILE)
+    target = os.path.join(directory, spec.aug_file)
     parts = Parts(target)
     wanted = manifest(source, total, chunks, output_settings(settings, spec, sampling))
     parts.check(wanted)  # every rank: the same files, the same verdict, before anyone writes
