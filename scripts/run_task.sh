@@ -21,6 +21,7 @@
 #                                (scripts/build_student.py; written to STUDENT_DIR=$OUT_DIR/<TASK>/student)
 #   GLUE_DIR=<PaddleNLP DATA_HOME/Glue>  holds <TASK>/train.tsv, dev.tsv (and train_aug.tsv)
 #   OUT_DIR=./tmp                outputs go to $OUT_DIR/<TASK>/: teacher/, inter/, pred/, results.*
+#   CACHE_DIR=$OUT_DIR/<TASK>/cache  featurized files (token stores) and teacher logits, shared by the stages
 #   TEACHER_DIR, INTER_DIR, PRED_DIR   override one stage's output directory (sweep.sh shares them)
 #   DEVICE=gpu  SEED=42  PYTHON=<the project's python: .venv made by scripts/setup_env.sh>
 #   NPROC=1  GPUS=  training processes: with NPROC>1 or GPUS=0,1,... every training stage runs under
@@ -82,6 +83,7 @@ SEED="${SEED:-42}"
 NPROC="${NPROC:-1}"
 GPUS="${GPUS:-}"
 TASK_OUT="$OUT_DIR/$TASK"
+CACHE_DIR="${CACHE_DIR:-$TASK_OUT/cache}"  # token stores and teacher logits, shared by every stage
 STUDENT_SHAPE="${STUDENT_SHAPE:-}"
 if [ -n "$STUDENT_SHAPE" ]; then
   if ! [[ "$STUDENT_SHAPE" =~ ^([0-9]+)x([0-9]+)(x([0-9]+))?$ ]]; then
@@ -207,7 +209,7 @@ run_stage teacher "$TEACHER_DIR" best_model checkpoint-last -- \
   --batch_size "$TEACHER_BATCH_SIZE" --learning_rate "$TEACHER_LR" --num_train_epochs "$TEACHER_EPOCHS" \
   "${TEACHER_STEPS_A[@]}" --warmup_proportion "$WARMUP" --logging_steps "$LOGGING_STEPS" \
   --save_steps "$TEACHER_SAVE_STEPS" --seed "$SEED" --output_dir "$TEACHER_DIR" --device "$DEVICE" \
-  "${TEACHER_FLAGS_A[@]}" "${EXTRA[@]}"
+  --cache_dir "$CACHE_DIR" "${TEACHER_FLAGS_A[@]}" "${EXTRA[@]}"
 
 # 2. data augmentation (optional): <glue_dir>/<TASK>/train_aug.tsv, written atomically
 if [ "$AUGMENT" = "1" ]; then
@@ -273,7 +275,7 @@ fi
 DISTILL_COMMON=(--model_type "$STUDENT_TYPE" --task_name "$TASK" "${GLUE_ARGS[@]}" --max_seq_length "$MAX_SEQ_LENGTH"
   --batch_size "$BATCH_SIZE" --T "$TEMPERATURE" --teacher_model_type "$TEACHER_TYPE"
   --teacher_path "$TEACHER_DIR/best_model" --warmup_proportion "$WARMUP" --logging_steps "$LOGGING_STEPS"
-  --save_steps "$SAVE_STEPS" --seed "$SEED" --device "$DEVICE" "${AUG_ARGS[@]}")
+  --save_steps "$SAVE_STEPS" --seed "$SEED" --device "$DEVICE" --cache_dir "$CACHE_DIR" "${AUG_ARGS[@]}")
 
 # 3. stage 1: intermediate-layer distillation
 run_stage stage1 "$INTER_DIR" best_inter_model checkpoint-last-inter -- \
