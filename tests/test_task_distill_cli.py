@@ -132,7 +132,7 @@ def test_vocabulary_mismatch_is_refused(workdir, tmp_path):
     with open(other / "vocab.txt", "a") as handle:
         handle.write("extra\n")
     result = run("task_distill.py", *distill_flags(str(other), str(tmp_path / "o"), True, "1e-3"), cwd=work)
-    assert_one_line_error(result, "vocabularies differ")
+    assert_one_line_error(result, "have different vocabularies", "build one from the teacher")
 
 
 def test_depths_that_do_not_divide_need_an_explicit_map(workdir, tmp_path):
