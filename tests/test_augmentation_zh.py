@@ -16,7 +16,12 @@ from tinybert.augmentation.augment import (
     is_candidate,
     is_cjk_replacement,
 )
-from tinybert.augmentation.chinese import cjk_pieces, is_cjk_word, join_words, separators
+from tinybert.augmentation.chinese import (
+    cjk_pieces,
+    is_cjk_word,
+    join_words,
+    separators,
+)
 from tinybert.augmentation.glove import load_glove
 from tinybert.augmentation.stopwords import ENGLISH_STOP_WORDS, is_stop_word
 from tinybert.augmentation.stopwords_zh import CHINESE_STOP_WORDS

@@ -33,10 +33,7 @@ def flag(parser: argparse.ArgumentParser, settings_class, name: str, *names: str
 
 def settings_from(settings_class, namespace: argparse.Namespace):
     """The settings value of a parsed command line (every flag is a field, and every field a flag)."""
-    values = vars(namespace)
-    if isinstance(values.get("corpus"), list):
-        values = dict(values, corpus=tuple(values["corpus"]))
-    return settings_class(**values)
+    return settings_class(**vars(namespace))  # lists of paths become tuples in the settings themselves
 
 
 def add_data_flags(parser: argparse.ArgumentParser, settings_class) -> None:

@@ -247,7 +247,7 @@ def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encode
         meta = {"version": STORE_VERSION, "key": key, "source": os.path.abspath(path), "examples": rows,
                 "tokens": tokens, "dtypes": dtypes, "skipped_rows": counts["skipped"],
                 "tokenizer_used": "fast" if encode.fast is not None else "paddlenlp", "checked_rows": encode.checked,
-                "fingerprint": _combine(lengths_sha, ids_sha, rows),
+                "fingerprint": fingerprint_of(lengths_sha, ids_sha),
                 "sizes": {n: os.path.getsize(os.path.join(temporary, f"{n}.bin")) for n in ARRAYS},
                 "crc32": {n: file_crc32(os.path.join(temporary, f"{n}.bin")) for n in ARRAYS},
                 "seconds": round(time.time() - started, 2)}
@@ -264,11 +264,6 @@ def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encode
               f"{meta['tokenizer_used']} tokenizer, {rows / max(meta['seconds'], 1e-9):,.0f} rows/s -> {directory}",
               flush=True)
     return directory
-
-
-def _combine(lengths_sha, ids_sha, rows: int) -> str:
-    """``features.fingerprint_of`` of the same examples, from the two streamed halves."""
-    return fingerprint_of(lengths_sha, ids_sha)
 
 
 def open_store(cache_dir: str, path: str, spec: TaskSpec, split: str, tokenizer, max_seq_length: int,

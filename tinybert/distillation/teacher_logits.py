@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import UserError
 from ..models.loading import weights_path
 from ..paths import file_crc32, file_sha256
 from ..training.evaluate import predict_logits
@@ -82,13 +83,16 @@ def cached(teacher, teacher_path: str, features, batch_size: int, pad_token_id: 
     memory-mapped, so a process holds only the pages of the batches it trains on.
     """
     path = cache_path(cache_dir, teacher_path, features, batch_size)
-    found = dist.broadcast(_read(path, len(features)) is not None if dist.is_main else None)
-    if found:
-        logits = _read(path, len(features))
-        if logits is not None:
-            if dist.is_main:
-                print(f"teacher logits of {len(features)} examples reused from {path}", flush=True)
-            return logits
+    logits = _read(path, len(features)) if dist.is_main else None
+    if dist.broadcast(logits is not None if dist.is_main else None):
+        if not dist.is_main:
+            logits = _read(path, len(features))
+            if logits is None:  # rank 0 found it: every rank must take the same road
+                raise UserError(f"cached teacher logits {path} are unreadable on rank {dist.rank}; check that "
+                                f"--cache_dir is shared by all processes")
+        if dist.is_main:
+            print(f"teacher logits of {len(features)} examples reused from {path}", flush=True)
+        return logits
     if dist.is_main:
         print("computing teacher logits once for every training example ...", flush=True)
     logits = gathered(teacher, features, batch_size, pad_token_id, dist)
