@@ -83,7 +83,7 @@ def _blocks(path: str):
 
 
 def file_sha256(path: str) -> str:
-    """The SHA-256 of a file's bytes, streamed (about a second per GB here)."""
+    """The SHA-256 of a file's bytes, streamed."""
     digest = hashlib.sha256()
     for block in _blocks(path):
         digest.update(block)

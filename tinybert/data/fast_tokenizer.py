@@ -80,7 +80,7 @@ ASCII_WORDS = {True: re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]"), False: re.compile
 class FastWordPiece:
     """PaddleNLP's BERT tokenization, fast: a regex for ASCII text, ``tokenizers`` for the rest.
 
-    Measured here, Hugging Face ``tokenizers``' full BERT pipeline is only 2-4x PaddleNLP's
+    Measured here (with other jobs on the machine, so only the ratio), Hugging Face ``tokenizers``' full BERT pipeline is only 2-4x PaddleNLP's
     Python one on short sentences (its normaliser and pre-tokeniser dominate), while splitting
     ASCII text is one regex: after deleting control characters, BERT's basic tokenizer on ASCII
     reduces to runs of letters and digits, and single punctuation characters. The word pieces
