@@ -1,10 +1,11 @@
 """Speed of the general-distillation data pipeline (tinybert.data.corpus); prints JSON.
 
-Two questions, answered on the same corpus and tokenizer:
+Three questions, answered on the same corpus and tokenizer:
 
 1. how many tokens per second the pipeline (read, tokenize, pack, shuffle, collate) delivers
-   on its own, in the calling process;
-2. what share of a training loop's time is spent waiting for data when batches come from the
+   on its own, in the calling process; and to one rank of two (``sharding``: each rank
+   tokenizes only its share, vs the old way where each tokenized the whole stream);
+3. what share of a training loop's time is spent waiting for data when batches come from the
    background producer, with a consumer that does real work per batch. The default consumer
    runs a stage-1-shaped step on random weights (TinyBERT4 student forward + backward, a
    6-layer/384 teacher forward, no optimizer) so the producer competes for the same two
@@ -169,14 +170,27 @@ def run(quick: bool = False, modes=("process", "thread"), steps: int = 30, step_
     with tempfile.TemporaryDirectory() as tmp:
         path, vocab, source = build_corpus(tmp, 50_000 if quick else 400_000)
         tokenizer = BertTokenizer(vocab, do_lower_case=True)
-        make = lambda: PackedCorpus([path], tokenizer, max_seq_length=max_seq_length,  # noqa: E731
-                                    batch_size=batch_size, seed=0, shuffle_window=256 if quick else 1024)
+        make = lambda rank=0, world=1: PackedCorpus([path], tokenizer, max_seq_length=max_seq_length,  # noqa: E731
+                                                    batch_size=batch_size, seed=0, rank=rank, world_size=world,
+                                                    shuffle_window=256 if quick else 1024)
         step, step_name = make_step(quick, step_ms)
+        batches = 10 if quick else 150
+        alone = pipeline_alone(make(), batches)
         result = {"corpus": source, "corpus_bytes": os.path.getsize(path), "batch_size": batch_size,
                   "max_seq_length": max_seq_length, "cpu_count": os.cpu_count(),
-                  "pipeline_alone": pipeline_alone(make(), 10 if quick else 150),
+                  "pipeline_alone": alone, "sharding": sharding(alone, pipeline_alone(make(0, 2), batches)),
                   "consumer": step_name, "with_consumer": [with_consumer(make(), m, steps, step) for m in modes]}
     return result
+
+
+def sharding(whole: dict, share: dict) -> dict:
+    """Tokens/s one rank of two receives. Before 0.3.1 every rank tokenized the whole stream and
+    kept every other batch, i.e. half of what one process's pipeline delivers (the naive
+    baseline, derived from ``whole`` measured in this run); now a rank tokenizes only its share."""
+    before = whole["tokens_per_second"] / 2
+    return {"whole_stream_per_rank_tokens_per_second": round(before),
+            "own_share_tokens_per_second": share["tokens_per_second"],
+            "ratio": round(share["tokens_per_second"] / before, 2)}
 
 
 def main() -> None:

@@ -183,12 +183,13 @@ def test_order_is_deterministic_per_seed_and_epoch(tokenizer, small_corpus):
 
 # --------------------------------------------------------------------------- resume
 
-@pytest.mark.parametrize("world_size", [1, 2])
-def test_resume_from_any_saved_position_continues_exactly(tokenizer, tmp_path, world_size):
+@pytest.mark.parametrize("world_size, piece_lines", [(1, 256), (2, 256), (2, 3)])
+def test_resume_from_any_saved_position_continues_exactly(tokenizer, tmp_path, world_size, piece_lines):
     docs = make_documents(40, seed=5, long_every=11)
     paths = [write_corpus(tmp_path / "x1.txt", docs[:25]), write_corpus(tmp_path / "x2.txt", docs[25:])]
     make = lambda: PackedCorpus(paths, tokenizer, max_seq_length=12, batch_size=3, seed=11,  # noqa: E731
-                                shuffle_window=7, world_size=world_size, rank=world_size - 1)
+                                shuffle_window=7, world_size=world_size, rank=world_size - 1,
+                                piece_lines=piece_lines)
     corpus = make()
     full = all_batches(corpus, num_epochs=2)
     cuts = sorted({1, 2, 5, len(full) // 2, len(full) - 2, len(full) - 1})
@@ -256,19 +257,81 @@ def test_background_process_reports_user_errors(tokenizer, tmp_path, monkeypatch
 
 # --------------------------------------------------------------------------- sharding
 
-def test_two_way_sharding_partitions_the_stream(tokenizer, small_corpus):
-    path, docs = small_corpus
-    make = lambda rank, world: PackedCorpus([path], tokenizer, max_seq_length=16, batch_size=3, seed=9,  # noqa: E731
-                                            shuffle_window=8, rank=rank, world_size=world)
-    single = [r for b, _ in all_batches(make(0, 1)) for r in rows(b)]
-    shards = [[rows(b) for b, _ in all_batches(make(rank, 2))] for rank in range(2)]
-    assert len(shards[0]) == len(shards[1]) > 0
-    assert all(len(batch) == 3 for shard in shards for batch in shard)
-    interleaved = [r for b0, b1 in zip(*shards) for r in b0 + b1]
-    # same global stream, cut into global batches of 6; the tail (< 6 sequences) dropped
-    assert len(single) - len(interleaved) < 6
-    assert interleaved == single[:len(interleaved)]
-    assert make(0, 2).count_batches() == len(shards[0])
+def sharded(tokenizer, paths, world, **kwargs):
+    return [PackedCorpus(paths, tokenizer, max_seq_length=16, batch_size=3, seed=9, shuffle_window=8, rank=rank,
+                         world_size=world, **kwargs) for rank in range(world)]
+
+
+def counting_encoder(corpus, calls):
+    """Wrap the corpus's tokenizer so every tokenized line is recorded."""
+    encode = corpus._encode
+
+    def counted(text):
+        calls.append(text)
+        return encode(text)
+    corpus._encode = counted
+    return corpus
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_tokenize_disjoint_shares_that_partition_the_corpus(tokenizer, tmp_path, world):
+    docs = make_documents(60, seed=1, long_every=9)
+    paths = [write_corpus(tmp_path / "a.txt", docs[:35]), write_corpus(tmp_path / "b.txt", docs[35:])]
+    single_calls, calls = [], [[] for _ in range(world)]
+    single = counting_encoder(sharded(tokenizer, paths, 1, drop_last=False)[0], single_calls)
+    ranks = [counting_encoder(c, calls[c.rank]) for c in sharded(tokenizer, paths, world, drop_last=False)]
+    whole = sorted(r for b, _ in all_batches(single) for r in rows(b))
+    shares = [[r for b, _ in all_batches(c) for r in rows(b)] for c in ranks]
+    # every sequence of the one-process epoch is in exactly one rank's share, built the same way
+    assert sorted(sum(shares, [])) == whole
+    # each line is tokenized once, by the rank that owns it: nobody tokenizes the whole corpus
+    assert sorted(sum(calls, [])) == sorted(single_calls)
+    assert all(0 < len(c) < 0.7 * len(single_calls) for c in calls)
+    # documents do not straddle ranks: a document's tag appears on one rank only
+    tags = [{t for r in share for t in r if 5 <= t < 405} for share in shares]
+    assert all(not (tags[i] & tags[j]) for i in range(world) for j in range(i + 1, world))
+
+
+def test_a_rank_counts_the_batches_it_yields_and_its_share_is_the_same_every_epoch(tokenizer, small_corpus):
+    path, _ = small_corpus
+    for corpus in sharded(tokenizer, [path], 2):
+        epochs = [[rows(b) for b, _ in corpus.epoch_batches(StreamPosition(e))] for e in range(3)]
+        assert all(len(batch) == 3 for batch in epochs[0])  # drop_last with several processes
+        assert corpus.count_batches(0) == corpus.count_batches(2) == len(epochs[0]) == len(epochs[2]) > 0
+        assert epochs[0] != epochs[1]  # reshuffled
+    for corpus in sharded(tokenizer, [path], 2, drop_last=False):  # the same share every epoch
+        shares = [sorted(r for b, _ in corpus.epoch_batches(StreamPosition(e)) for r in rows(b)) for e in range(2)]
+        assert shares[0] == shares[1]
+
+
+def test_a_long_document_is_cut_into_pieces_that_ranks_share(tokenizer, tmp_path):
+    lines = [" ".join(["d7"] + ["the", "cat", "sat"][: 1 + i % 3]) for i in range(200)]
+    path = write_corpus(tmp_path / "one-doc.txt", [lines])  # one document, no blank line
+    single_calls, calls = [], [[], []]
+    single = counting_encoder(sharded(tokenizer, [path], 1, piece_lines=10, drop_last=False)[0], single_calls)
+    ranks = [counting_encoder(c, calls[c.rank]) for c in sharded(tokenizer, [path], 2, piece_lines=10, drop_last=False)]
+    whole = [r for b, _ in all_batches(single) for r in rows(b)]
+    shares = [[r for b, _ in all_batches(c) for r in rows(b)] for c in ranks]
+    assert sorted(sum(shares, [])) == sorted(whole)
+    assert len(calls[0]) == len(calls[1]) == 100  # 20 pieces of 10 lines, dealt out in turn
+    # no sequence crosses a piece boundary: each holds whole lines of one 10-line piece
+    sequences = [body for _, body in single.sequences(0)]
+    per_piece = [sum(len(single.encode(line)) for line in lines[i:i + 10]) for i in range(0, 200, 10)]
+    lengths, piece = iter(len(s) for s in sequences), 0
+    for total in per_piece:
+        got = 0
+        while got < total:
+            got += next(lengths)
+        assert got == total, f"a sequence crosses the end of piece {piece}"
+        piece += 1
+
+
+def test_a_rank_without_a_batch_is_refused_at_start(tokenizer, tmp_path):
+    path = write_corpus(tmp_path / "few.txt", make_documents(3, seed=4))
+    corpora = sharded(tokenizer, [path], 2, drop_last=True)
+    corpora[0].batch_size = corpora[1].batch_size = 64
+    with pytest.raises(UserError, match=r"process 1's share of corpus .*few\.txt yields fewer sequences than one batch of 64"):
+        corpora[1].require_one_batch()
 
 
 # --------------------------------------------------------------------------- memory
@@ -318,11 +381,13 @@ def test_empty_corpus(tokenizer, tmp_path):
     assert "\n" not in str(err.value) and "a.txt" in str(err.value)
 
 
-def test_corpus_smaller_than_one_global_batch(tokenizer, tmp_path):
+def test_corpus_smaller_than_one_batch(tokenizer, tmp_path):
     path = write_corpus(tmp_path / "tiny.txt", [["d1 the"], ["d2 cat"]])
     corpus = PackedCorpus([path], tokenizer, max_seq_length=16, batch_size=2, world_size=2, rank=1)
     with pytest.raises(UserError, match="fewer sequences than one batch"):
         all_batches(corpus)
+    with pytest.raises(UserError, match="fewer sequences than one batch"):
+        corpus.require_one_batch()
 
 
 @pytest.mark.parametrize("content, line, what", [

@@ -166,11 +166,15 @@ def test_a_run_killed_and_resumed_equals_an_uninterrupted_one(work):
         np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=0, atol=1e-5, err_msg=name)
 
 
-def test_two_processes_share_the_stream_and_end_with_the_same_weights(work):
+def test_two_processes_train_on_their_own_shares_for_the_agreed_epoch_and_end_with_the_same_weights(work):
+    from paddlenlp.transformers import BertTokenizer
+
+    from tinybert.data.corpus import PackedCorpus
+
     log_dir = work / "log-general"
     result = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
                              str(log_dir), os.path.join(ROOT, "general_distill.py"),
-                             *flags("two", "--max_steps", "8")],
+                             *flags("two", "--num_train_epochs", "1")],
                             cwd=work, capture_output=True, text=True, timeout=300, env=environment())
     logs = worker_logs(log_dir)
     assert result.returncode == 0, "\n".join(log[-2000:] for log in logs)
@@ -178,6 +182,27 @@ def test_two_processes_share_the_stream_and_end_with_the_same_weights(work):
     assert digests[0] and digests[0] == digests[1]
     assert "global_batch_size 8" in logs[0]
     assert os.path.isdir(work / "two" / "general_model")
+    # one epoch is the smaller share's batch count: computed here from each rank's own share
+    tokenizer = BertTokenizer.from_pretrained(str(work / "teacher"))
+    counts = [PackedCorpus([str(work / "corpus.txt")], tokenizer, max_seq_length=32, batch_size=4, seed=42,
+                           rank=rank, world_size=2).count_batches() for rank in range(2)]
+    single = PackedCorpus([str(work / "corpus.txt")], tokenizer, max_seq_length=32, batch_size=4, seed=42).count_batches()
+    assert min(counts) < single  # each rank had about half of the corpus, not all of it
+    assert checkpoint_step(work / "two" / "checkpoint-last-general") == min(counts)
+
+
+def test_a_share_too_small_on_one_rank_stops_both_with_one_line(work):
+    with open(work / "one-doc.txt", "w", encoding="utf-8") as handle:  # one document: all of it is rank 0's
+        handle.write("\n".join(tiny.sentence(random.Random(i), 0) for i in range(30)) + "\n")
+    log_dir = work / "log-small-share"
+    result = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                             str(log_dir), os.path.join(ROOT, "general_distill.py"),
+                             *flags("small-share", "--max_steps", "4", corpus="one-doc.txt")],
+                            cwd=work, capture_output=True, text=True, timeout=300, env=environment())
+    assert result.returncode != 0
+    for log in worker_logs(log_dir):
+        assert "process 1's share of corpus one-doc.txt yields fewer sequences than one batch of 4" in log, log[-2000:]
+        assert "Traceback" not in log
 
 
 @pytest.mark.parametrize("case,extra,fragment", [

@@ -63,41 +63,65 @@ class TaskBatches:
 class CorpusBatches:
     """This rank's batches of a streamed, packed text corpus (``tinybert.data.corpus``), resumable.
 
+    Each rank streams its own share of the corpus without a break between epochs, and a loop
+    "epoch" is ``batches_per_epoch`` batches of it. The shares differ by a few sequences, so
+    the epoch length is the *smallest* share's batch count, agreed through ``agree`` (a
+    function from this rank's count to the count every rank uses: the minimum over ranks
+    under ``paddle.distributed.launch``). Counting costs one tokenization pass over the share,
+    so it is done only when an epoch count needs it; with ``--max_steps`` the stream is one
+    endless epoch and nothing is counted.
+
     Tokenization and packing run ahead in a background worker (``mode``: a thread, or a
-    process), so the model does not wait for them. The position in the stream is saved in
-    the checkpoint (``state_dict``) and a resumed run restarts from it (``load_state_dict``)
+    process), so the model does not wait for them. The rank's position in its stream is saved
+    in the checkpoint (``state_dict``) and a resumed run restarts from it (``load_state_dict``)
     after re-reading at most one shuffle window.
     """
 
-    def __init__(self, corpus, mode: str = "thread"):
+    def __init__(self, corpus, mode: str = "thread", agree=lambda count: count):
         self.corpus = corpus
         self.mode = mode
+        self.agree = agree
         self._count = None
         self._stream = None
-        self._resume_from = None
+        self._position = None  # where this rank's stream is (None: at the start)
 
     @property
     def batches_per_epoch(self) -> int:
-        """One tokenization pass over the corpus, done only when an epoch count needs it."""
+        """The agreed number of batches per epoch (one tokenization pass over this rank's share)."""
         if self._count is None:
-            self._count = self.corpus.count_batches(0)
+            self._count = self.agree(self.corpus.count_batches(0))
+            if self._count < 1:
+                raise UserError(self.corpus.too_small_message())
         return self._count
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Dict[str, np.ndarray]]:
-        from .corpus import BackgroundBatches, StreamPosition
+        """The next batches of this rank's stream: the rest of epoch ``epoch`` after ``start``
+        batches of it (all of them when the epoch length was never counted)."""
+        from .corpus import BackgroundBatches
 
-        position = StreamPosition(epoch)
-        if self._resume_from is not None and self._resume_from.epoch == epoch:
-            position = self._resume_from
-        self._resume_from = None
-        self._stream = BackgroundBatches(self.corpus, position, num_epochs=epoch + 1, mode=self.mode)
+        if self._stream is None:
+            self._stream = BackgroundBatches(self.corpus, self._position, mode=self.mode)
+        wanted = None if self._count is None else self._count - start
+        finished = False
         try:
-            yield from self._stream
+            taken = 0
+            while wanted is None or taken < wanted:
+                yield next(self._stream)
+                taken += 1
+            finished = True
         finally:
+            if not finished:  # the loop stopped early (last step, a signal, an error): stop producing
+                self.close()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._position = self._stream.position
             self._stream.close()
+            self._stream = None
 
     def state_dict(self) -> dict:
-        return self.corpus.state_dict(self._stream.position if self._stream is not None else self._resume_from)
+        return self.corpus.state_dict(self._stream.position if self._stream is not None else self._position)
 
     def load_state_dict(self, state: dict) -> None:
-        self._resume_from = self.corpus.position_from_state(state)
+        self.close()
+        self._position = self.corpus.position_from_state(state)

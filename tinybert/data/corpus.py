@@ -13,10 +13,11 @@ at most one window instead of replaying the epoch up to the checkpoint (hours of
 on a real corpus). The file order is also permuted per epoch, which mixes corpora that come
 as many shard files.
 
-Sharding: every rank reads the same global stream and takes its slice of each *global* batch
-of ``batch_size * world_size`` sequences, so ranks agree on the batch count by construction
-and an incomplete last global batch is dropped on all of them. The price is that every rank
-tokenizes the whole corpus (see docs/general-distillation-data.md).
+Sharding: documents (and 256-line pieces of longer ones) are dealt out round-robin, so each
+rank reads the files but tokenizes, packs and shuffles only its own share: with N ranks a
+rank's producer does 1/N of the tokenization. The shares differ by a few sequences, so ranks
+agree on the number of steps outside this module (``data.batches.CorpusBatches``: the smallest
+share's batch count per epoch, or ``--max_steps``); each rank's stream and position are its own.
 
 Typical use (the training loop owns the position):
 
@@ -48,12 +49,13 @@ import numpy as np
 from ..errors import UserError
 from .fast_tokenizer import line_encoder
 
+PIECE_LINES = 256  # a document longer than this is cut into pieces of this many lines (the unit of sharding)
 MAX_LINE_CHARS = 1_000_000  # a longer "line" is a binary or mis-split file, not a sentence
 UTF8_MAX_BYTES = 4  # bytes per character at most, to bound the raw read of one line
 SNIFF_BYTES = 1 << 16  # checked up front in every file, so a binary file fails at start, not hours in
 DEFAULT_SHUFFLE_WINDOW = 4096  # sequences per shuffle window (~2 MB of int32 ids at length 128)
 DEFAULT_PREFETCH = 16  # batches queued ahead by the producer, beyond one shuffle window's worth
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: pieces and per-rank shares (0.3.1)
 LINE_SAMPLE = 1000  # lines checked against PaddleNLP's tokenizer at start (fast_tokenizer.line_encoder)
 SAMPLE_SEQUENCES = 256  # packed sequences read at start to judge the corpus (require_real_tokens)
 MAX_UNK_SHARE = 0.5  # a larger share of [UNK] among them: the tokenizer does not fit the text
@@ -145,6 +147,8 @@ class ReadPoint:
     byte_offset: int = 0  # in the decompressed bytes of that file
     line_no: int = 1  # 1-based line number at byte_offset (for error messages)
     token_offset: int = 0  # tokens of that line that belong to the previous sequence
+    piece: int = 0  # index in its file of the piece (document, or part of a long one) holding the line
+    piece_line: int = 0  # non-blank lines of that piece before this one
 
 
 @dataclass(frozen=True)
@@ -153,8 +157,9 @@ class StreamPosition:
 
     ``window`` is the shuffle window holding the last consumed sequence (-1: nothing consumed
     in ``epoch`` yet), ``point`` where that window starts in the files, and ``consumed`` how
-    many of its sequences (all ranks together) have been used. ``batches`` counts this rank's
-    batches in the epoch (for progress and checks only).
+    many of its sequences have been used. ``batches`` counts the batches of the epoch (for
+    progress and checks only). With several processes each rank has its own position in its
+    own share of the corpus.
     """
 
     epoch: int = 0
@@ -163,12 +168,15 @@ class StreamPosition:
     byte_offset: int = 0
     line_no: int = 1
     token_offset: int = 0
+    piece: int = 0
+    piece_line: int = 0
     consumed: int = 0
     batches: int = 0
 
     @property
     def point(self) -> ReadPoint:
-        return ReadPoint(self.file_index, self.byte_offset, self.line_no, self.token_offset)
+        return ReadPoint(self.file_index, self.byte_offset, self.line_no, self.token_offset, self.piece,
+                         self.piece_line)
 
     def to_array(self) -> np.ndarray:
         return np.asarray([getattr(self, f.name) for f in fields(self)], dtype=np.int64)
@@ -180,17 +188,23 @@ class StreamPosition:
 
 # --------------------------------------------------------------------------- reading and packing
 
-def _read_lines(files: Sequence[str], start: ReadPoint, max_line_chars: int) -> Iterator[Tuple[ReadPoint, Optional[str]]]:
-    """Yield (point, text) per line from ``start``; text None marks a document boundary.
+def _read_lines(files: Sequence[str], start: ReadPoint, max_line_chars: int,
+                piece_lines: int = PIECE_LINES) -> Iterator[Tuple[ReadPoint, Optional[str]]]:
+    """Yield (point, text) per line from ``start``; text None marks the end of a piece.
 
-    A blank line and the end of every file are boundaries. Bytes are checked line by line:
-    the up-front sniff only covers each file's head.
+    A piece is a document (lines up to a blank line or the end of the file), or
+    ``piece_lines`` consecutive lines of a longer one: the unit that ranks share out
+    (:func:`shard`) and that a packed sequence never crosses. Pieces are numbered in their
+    file, so the numbering does not depend on the epoch's file order. Bytes are checked line
+    by line: the up-front sniff only covers each file's head.
     """
     limit = max_line_chars * UTF8_MAX_BYTES + 1
     for file_index in range(start.file_index, len(files)):
         path = files[file_index]
-        offset = start.byte_offset if file_index == start.file_index else 0
-        line_no = start.line_no if file_index == start.file_index else 1
+        resumed = file_index == start.file_index
+        offset = start.byte_offset if resumed else 0
+        line_no = start.line_no if resumed else 1
+        piece, piece_line = (start.piece, start.piece_line) if resumed else (0, 0)
         try:
             handle = _open_binary(path)
         except OSError as err:
@@ -205,24 +219,55 @@ def _read_lines(files: Sequence[str], start: ReadPoint, max_line_chars: int) -> 
                     raise UserError(f"{path}:{line_no}: corrupt gzip data ({err}); re-create the file") from None
                 if not raw:
                     break
-                if len(raw) >= limit and not raw.endswith(b"\n"):
-                    raise _too_long(path, line_no, max_line_chars)
-                if b"\x00" in raw:
-                    raise _bad_bytes_error(path, line_no, "NUL byte: this looks like a binary file")
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _bad_bytes_error(path, line_no, "bytes that are not UTF-8") from None
-                if len(text) > max_line_chars + 2:  # the newline (\r\n) does not count
-                    raise _too_long(path, line_no, max_line_chars)
+                text = _decode_line(raw, limit, path, line_no, max_line_chars)
                 if offset == 0 and text.startswith("\ufeff"):
                     text = text[1:]
-                point = ReadPoint(file_index, offset, line_no, start.token_offset if (
-                    file_index == start.file_index and offset == start.byte_offset) else 0)
-                yield point, (text if text.strip() else None)
+                token_offset = start.token_offset if resumed and offset == start.byte_offset else 0
+                if not text.strip():  # a blank line ends the document
+                    if piece_line:
+                        piece, piece_line = piece + 1, 0
+                    yield ReadPoint(file_index, offset, line_no, 0, piece, 0), None
+                else:
+                    if piece_line == piece_lines:  # a long document: the next piece starts here
+                        yield ReadPoint(file_index, offset, line_no, 0, piece, piece_line), None
+                        piece, piece_line = piece + 1, 0
+                    yield ReadPoint(file_index, offset, line_no, token_offset, piece, piece_line), text
+                    piece_line += 1
                 offset += len(raw)
                 line_no += 1
         yield ReadPoint(file_index + 1, 0, 1, 0), None  # end of file ends the document
+
+
+def _decode_line(raw: bytes, limit: int, path: str, line_no: int, max_line_chars: int) -> str:
+    if len(raw) >= limit and not raw.endswith(b"\n"):
+        raise _too_long(path, line_no, max_line_chars)
+    if b"\x00" in raw:
+        raise _bad_bytes_error(path, line_no, "NUL byte: this looks like a binary file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_bytes_error(path, line_no, "bytes that are not UTF-8") from None
+    if len(text) > max_line_chars + 2:  # the newline (\r\n) does not count
+        raise _too_long(path, line_no, max_line_chars)
+    return text
+
+
+def shard(lines: Iterator[Tuple[ReadPoint, Optional[str]]], owners: Sequence[int], rank: int, world_size: int
+          ) -> Iterator[Tuple[ReadPoint, Optional[str]]]:
+    """This rank's lines: piece ``p`` of the file whose owner offset is ``owners[file_index]``
+    belongs to rank ``(offset + p) % world_size``. Piece ends pass through (they end packing).
+
+    Round-robin by piece keeps the shares within a piece of each other in every file, and the
+    per-file offset (the file's place in the sorted list) spreads single-piece files too. The
+    assignment is epoch-invariant, so each rank has the same share, hence the same number of
+    sequences, every epoch; the other ranks' lines are read and checked, never tokenized.
+    """
+    if world_size == 1:
+        yield from lines
+        return
+    for point, text in lines:
+        if text is None or (owners[point.file_index] + point.piece) % world_size == rank:
+            yield point, text
 
 
 def _too_long(path: str, line_no: int, limit: int) -> UserError:
@@ -381,20 +426,23 @@ def collate_packed(bodies: Sequence[np.ndarray], cls_id: int, sep_id: int, pad_i
 class PackedCorpus:
     """The deterministic pipeline, run synchronously; wrap it in :class:`BackgroundBatches`.
 
-    ``drop_last`` defaults to True when ``world_size > 1`` (ranks must agree on the batch
-    count) and False otherwise (so one process uses every token once per epoch).
+    ``rank``/``world_size`` select this process's share (:func:`shard`). ``drop_last``
+    defaults to True when ``world_size > 1`` (every rank's batches then have ``batch_size``
+    rows) and False otherwise (so one process uses every token once per epoch).
     """
 
     def __init__(self, paths: Sequence[str], tokenizer, max_seq_length: int = 128, batch_size: int = 32,
                  seed: int = 0, shuffle: bool = True, shuffle_window: int = DEFAULT_SHUFFLE_WINDOW,
                  rank: int = 0, world_size: int = 1, drop_last: Optional[bool] = None,
-                 max_line_chars: int = MAX_LINE_CHARS):
+                 max_line_chars: int = MAX_LINE_CHARS, piece_lines: int = PIECE_LINES):
         if max_seq_length < 3:
             raise UserError(f"--max_seq_length must be at least 3 ([CLS], one token, [SEP]), got {max_seq_length}")
         if batch_size < 1:
             raise UserError(f"--batch_size must be positive, got {batch_size}")
         if shuffle_window < 1:
             raise UserError(f"the shuffle window must be at least 1 sequence, got {shuffle_window}")
+        if piece_lines < 1:
+            raise ValueError(f"piece_lines must be positive, got {piece_lines}")
         if not (world_size >= 1 and 0 <= rank < world_size):
             raise UserError(f"rank {rank} is not in a world of size {world_size}")
         self.files = find_corpus_files(paths)
@@ -402,6 +450,7 @@ class PackedCorpus:
         self.tokenizer, self.max_seq_length, self.batch_size = tokenizer, max_seq_length, batch_size
         self.seed, self.shuffle, self.shuffle_window = seed, shuffle, shuffle_window
         self.rank, self.world_size, self.max_line_chars = rank, world_size, max_line_chars
+        self.piece_lines = piece_lines
         self.drop_last = world_size > 1 if drop_last is None else drop_last
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
         self.max_buffered = 0  # largest number of sequences held at once (a memory check for tests)
@@ -419,13 +468,16 @@ class PackedCorpus:
         return [self.files[i] for i in order]
 
     def sequences(self, epoch: int = 0, start: ReadPoint = ReadPoint()) -> Iterator[Tuple[ReadPoint, np.ndarray]]:
-        """Packed bodies (no [CLS]/[SEP]) of one epoch in file order, unshuffled."""
-        lines = _read_lines(self.file_order(epoch), start, self.max_line_chars)
+        """This rank's packed bodies (no [CLS]/[SEP]) of one epoch in file order, unshuffled."""
+        order = self.file_order(epoch)
+        owners = [self.files.index(path) for path in order]
+        lines = shard(_read_lines(order, start, self.max_line_chars, self.piece_lines), owners, self.rank,
+                      self.world_size)
         return pack_sequences(lines, self.encode, self.max_seq_length - 2)
 
     def _windows(self, epoch: int, window: int, start: ReadPoint) -> Iterator[Tuple[int, ReadPoint, List[np.ndarray]]]:
         return shuffle_windows(self.sequences(epoch, start), self.shuffle_window,
-                               [self.seed, epoch] if self.shuffle else None, window, self._buffered)
+                               [self.seed, epoch, self.rank] if self.shuffle else None, window, self._buffered)
 
     def _buffered(self, count: int) -> None:
         self.max_buffered = max(self.max_buffered, count)
@@ -436,12 +488,13 @@ class PackedCorpus:
     def global_batch(self) -> int:
         return self.batch_size * self.world_size
 
-    def epoch_batches(self, position: Optional[StreamPosition] = None, collate: bool = True
-                      ) -> Iterator[Tuple[Optional[Dict[str, np.ndarray]], StreamPosition]]:
+    def epoch_batches(self, position: Optional[StreamPosition] = None, collate: bool = True,
+                      require_one: bool = True) -> Iterator[Tuple[Optional[Dict[str, np.ndarray]], StreamPosition]]:
         """This rank's batches of ``position.epoch`` after ``position``: (batch, position after it).
 
         With ``collate=False`` the batch is None: a caller that only needs to advance (a cheap
-        skip, or counting batches) builds no arrays.
+        skip, or counting batches) builds no arrays. An epoch without a single batch is an
+        error unless ``require_one`` is False (counting: ranks compare their counts first).
         """
         position = position or StreamPosition()
         epoch, batches = position.epoch, position.batches
@@ -451,39 +504,39 @@ class PackedCorpus:
         else:
             windows = self._windows(epoch, position.window, position.point)
             skip = position.consumed
-        group: List[np.ndarray] = []  # the current global batch
+        group: List[np.ndarray] = []
         last = None  # (window, start point, consumed) of the last sequence put in ``group``
         emitted_any = position.batches > 0 or position.window >= 0
         for window, start, bodies in windows:
             for index in range(skip, len(bodies)):
                 group.append(bodies[index])
                 last = (window, start, index + 1)
-                if len(group) == self.global_batch:
+                if len(group) == self.batch_size:
                     batches += 1
                     emitted_any = True
-                    yield self._slice(group, collate), self._position(epoch, last, batches)
+                    yield self._collate(group, collate), self._position(epoch, last, batches)
                     group = []
             skip = 0
         if group and not self.drop_last:
             batches += 1
             emitted_any = True
-            yield self._slice(group, collate), self._position(epoch, last, batches)
-        if not emitted_any:
-            raise UserError(f"corpus {self.files[0]}{' and others' if len(self.files) > 1 else ''} yields fewer "
-                            f"sequences than one batch of {self.batch_size} x {self.world_size} process(es); "
-                            f"give more text or lower --batch_size")
+            yield self._collate(group, collate), self._position(epoch, last, batches)
+        if not emitted_any and require_one:
+            raise UserError(self.too_small_message())
 
-    def _slice(self, group: List[np.ndarray], collate: bool):
-        if not collate:
-            return None
-        mine = group[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
-        return collate_packed(mine, self.cls_id, self.sep_id, self.pad_id)
+    def too_small_message(self) -> str:
+        share = f"process {self.rank}'s share of " if self.world_size > 1 else ""
+        return (f"{share}corpus {_names(self.files)} yields fewer sequences than one batch of {self.batch_size}; "
+                f"give more text or lower --batch_size")
+
+    def _collate(self, group: List[np.ndarray], collate: bool):
+        return collate_packed(group, self.cls_id, self.sep_id, self.pad_id) if collate else None
 
     @staticmethod
     def _position(epoch: int, last, batches: int) -> StreamPosition:
         window, start, consumed = last
         return StreamPosition(epoch, window, start.file_index, start.byte_offset, start.line_no,
-                              start.token_offset, consumed, batches)
+                              start.token_offset, start.piece, start.piece_line, consumed, batches)
 
     def batches(self, position: Optional[StreamPosition] = None, num_epochs: Optional[int] = None
                 ) -> Iterator[Tuple[Dict[str, np.ndarray], StreamPosition]]:
@@ -494,8 +547,24 @@ class PackedCorpus:
             position = StreamPosition(position.epoch + 1)
 
     def count_batches(self, epoch: int = 0) -> int:
-        """Batches per epoch for this rank (one pass of tokenization, no arrays): for schedules."""
-        return sum(1 for _ in self.epoch_batches(StreamPosition(epoch), collate=False))
+        """Batches per epoch for this rank (one pass over its share, no arrays): for schedules.
+
+        The same for every epoch: a rank's share does not depend on the epoch's file order.
+        """
+        return sum(1 for _ in self.epoch_batches(StreamPosition(epoch), collate=False, require_one=False))
+
+    def require_one_batch(self) -> None:
+        """Fail at start when this rank's share holds less than one batch (reads only that much)."""
+        need = self.batch_size if self.drop_last else 1
+        sequences, found = self.sequences(0), 0
+        try:
+            for _ in sequences:
+                found += 1
+                if found == need:
+                    return
+        finally:
+            sequences.close()
+        raise UserError(self.too_small_message())
 
     # -- checkpoints
 
@@ -503,8 +572,8 @@ class PackedCorpus:
         """What a checkpoint stores: the position plus what must match for it to mean the same."""
         return {"version": STATE_VERSION, "position": asdict(position or StreamPosition()),
                 "fingerprint": self.fingerprint, "max_seq_length": self.max_seq_length,
-                "global_batch": self.global_batch, "seed": self.seed, "shuffle": self.shuffle,
-                "shuffle_window": self.shuffle_window}
+                "global_batch": self.global_batch, "world_size": self.world_size, "seed": self.seed,
+                "shuffle": self.shuffle, "shuffle_window": self.shuffle_window, "piece_lines": self.piece_lines}
 
     def position_from_state(self, state: Dict) -> StreamPosition:
         """The saved position, after checking the corpus and stream settings are unchanged."""
@@ -514,7 +583,7 @@ class PackedCorpus:
         if state["fingerprint"] != self.fingerprint:
             raise UserError("the corpus files differ from the checkpoint's (names or sizes changed); "
                             "resume with the same --corpus, or start again with --overwrite_output_dir")
-        for key in ("max_seq_length", "global_batch", "seed", "shuffle", "shuffle_window"):
+        for key in ("max_seq_length", "global_batch", "world_size", "seed", "shuffle", "shuffle_window", "piece_lines"):
             if state[key] != getattr(self, key):
                 raise UserError(f"the checkpoint was written with {key}={state[key]}, this run has "
                                 f"{getattr(self, key)}; resume with the same settings "
@@ -572,7 +641,7 @@ class BackgroundBatches:
         self.mode = mode
         self._worker = None
         if prefetch is None:
-            prefetch = -(-corpus.shuffle_window // corpus.global_batch) + DEFAULT_PREFETCH
+            prefetch = -(-corpus.shuffle_window // corpus.batch_size) + DEFAULT_PREFETCH
         self.prefetch = prefetch
         if mode == "sync":
             self._sync = corpus.batches(self.position, num_epochs)
@@ -658,7 +727,7 @@ class BackgroundBatches:
 def make_iterable_dataset(corpus: PackedCorpus, position: Optional[StreamPosition] = None,
                           num_epochs: Optional[int] = None):
     """A ``paddle.io.IterableDataset`` of whole batches, for ``DataLoader(ds, batch_size=None,
-    num_workers=1)``. Each item carries ``stream_position`` (int64[8], StreamPosition.from_array).
+    num_workers=1)``. Each item carries ``stream_position`` (int64[10], StreamPosition.from_array).
 
     The stream is sequential, so only one worker may produce it: with more workers they would
     each produce the full stream. :class:`BackgroundBatches` is the measured default (see the

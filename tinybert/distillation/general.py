@@ -8,7 +8,8 @@ it a user with a teacher that has no released general TinyBERT can only cut laye
 teacher, which keeps its width (and most of its cost).
 
 The corpus is streamed (``tinybert.data.corpus``): packed into sequences while it is read, tokenized
-in a background worker, never held in memory, and resumable at the exact batch.
+in a background worker, never held in memory, and resumable at the exact batch. Under several
+processes each tokenizes only its own share of the documents.
 """
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def build_job(settings, dist) -> Job:
     tokenizer = load_tokenizer(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
     corpus = PackedCorpus(settings.corpus, tokenizer, max_seq_length=settings.max_seq_length, batch_size=settings.batch_size,
                           seed=settings.seed, rank=dist.rank, world_size=dist.world_size)
-    require_real_tokens(corpus)  # a corpus of [UNK]s or one-word documents is refused before the models load
+    # a corpus of [UNK]s, of one-word documents or too small for every rank is refused before the models load
+    dist.check_everywhere(lambda: (require_real_tokens(corpus), corpus.require_one_batch()))
     teacher, _ = load_model_and_keys(settings.teacher_model_type, settings.teacher_path, "--teacher_path")
     teacher.eval()
     student = load_student(settings, teacher)
@@ -104,7 +106,7 @@ def build_job(settings, dist) -> Job:
               f"{sum(int(p.size) for p in student.parameters()):,} parameters\n"
               f"layer map: {layer_map.describe()}\ncorpus: {len(corpus.files)} file(s), {corpus.files[0]}"
               f"{' ...' if len(corpus.files) > 1 else ''}", flush=True)
-    data = DataSource(CorpusBatches(corpus, settings.data_worker), {"corpus": corpus.fingerprint},
+    data = DataSource(CorpusBatches(corpus, settings.data_worker, agree=dist.smallest), {"corpus": corpus.fingerprint},
                       {"corpus_files": len(corpus.files)})
     return Job(model=trained, checkpointed={"student": student}, objective=objective, data=data, evaluate=None,
                save_best=lambda path: save_pretrained_atomically(path, student, tokenizer),

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, List
+from typing import Any, Callable, List
+
+from ..errors import UserError
 
 
 def launched_world() -> tuple:
@@ -108,6 +110,25 @@ class Distribution:
         value = paddle.to_tensor([int(bool(flag))], dtype="int32", place=paddle.CPUPlace())
         dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self._group)
         return bool(value.numpy()[0])
+
+    def smallest(self, value: int) -> int:
+        """The smallest of every rank's ``value``, on every rank (e.g. the epoch length ranks agree on)."""
+        return min(self.gather(value))
+
+    def check_everywhere(self, check: Callable[[], None]) -> None:
+        """Run ``check`` on every rank; if it refuses (UserError) on one, every rank refuses with its line.
+
+        For checks whose outcome may differ between ranks (each judges its own share of the
+        data): a rank failing alone would leave the others waiting at the next collective.
+        """
+        try:
+            check()
+            problem = None
+        except UserError as err:
+            problem = str(err)
+        problems = [p for p in self.gather(problem) if p is not None]
+        if problems:
+            raise UserError(problems[0])
 
     def conclude(self, layer, best):
         """End of a run: rank 0's ``best`` everywhere, weights checked equal, nobody leaves early."""

@@ -62,11 +62,15 @@ class TrainConfig:
         return cls(**{name: getattr(job_settings, name) for name in names}, **overrides)
 
 
-def total_steps(config: TrainConfig, batches_per_epoch: int) -> int:
-    """``--max_steps`` when given, else the epochs' steps (at least one)."""
+def total_steps(config: TrainConfig, batches) -> int:
+    """``--max_steps`` when given, else the epochs' steps (at least one).
+
+    ``batches.batches_per_epoch`` is read only in the second case: for a streamed corpus it
+    costs a tokenization pass.
+    """
     if config.max_steps and config.max_steps > 0:
         return int(config.max_steps)
-    return max(1, int(math.ceil(config.num_train_epochs * batches_per_epoch)))
+    return max(1, int(math.ceil(config.num_train_epochs * batches.batches_per_epoch)))
 
 
 @dataclass
@@ -97,7 +101,7 @@ class Trainer:
         self.reporter = reporter or SilentReporter()
         self.dist = distribution or Distribution()
         self.progress = Progress()
-        self.total_steps = total_steps(config, batches.batches_per_epoch)
+        self.total_steps = total_steps(config, batches)
         self.optimizer, self.scheduler = build_optimizer(model, config.learning_rate, self.total_steps,
                                                          config.warmup_proportion, config.weight_decay,
                                                          config.max_grad_norm)
