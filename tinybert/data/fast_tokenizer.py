@@ -43,6 +43,18 @@ class Encoded:
             start += length
         return out
 
+    def select(self, rows: np.ndarray) -> "Encoded":
+        """The rows ``rows`` alone, in that order (the sample a check compares)."""
+        starts = np.concatenate([[0], np.cumsum(self.lengths)])
+        ids = np.concatenate([self.ids[starts[i]:starts[i + 1]] for i in rows]) if len(rows) else self.ids[:0]
+        return Encoded(ids, self.lengths[rows], self.first_lengths[rows])
+
+    @staticmethod
+    def concatenate(parts: Sequence["Encoded"]) -> "Encoded":
+        """Batches encoded one after the other, as one batch."""
+        return Encoded(*(np.concatenate([getattr(part, name) for part in parts])
+                         for name in ("ids", "lengths", "first_lengths")))
+
 
 def paddlenlp_encode(tokenizer, first: Sequence[str], second: Optional[Sequence[str]], max_length: int) -> Encoded:
     """The reference: PaddleNLP's own pair encoding (what the suite used before, and the fallback)."""
