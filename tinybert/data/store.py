@@ -218,7 +218,7 @@ class _Encoder:
     def stream(self, pieces: Iterator[Tuple[list, Optional[list], list]],
                workers: int) -> Iterator[Tuple[Encoded, list]]:
         """(encoded piece, its labels) in file order, every chunk checked; raises ``_Mismatch``."""
-        head = list(itertools.islice(pieces, 2))  # a file of one piece is encoded here: no fork for a dev set
+        head = list(itertools.islice(pieces, 2))  # a file of one piece (a dev set) is encoded here, unforked
         pending: deque = deque()  # (kind, chunk, labels) of every job submitted and not taken back, oldest first
         with parallel.pool(self.run, workers if len(head) > 1 else 0) as jobs:
             limit = IN_FLIGHT * workers if isinstance(jobs, parallel.Workers) else 0
