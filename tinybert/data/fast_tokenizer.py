@@ -14,6 +14,7 @@ Tokenizers other than BERT's, TinyBERT's and ERNIE's WordPiece (SentencePiece on
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -42,6 +43,18 @@ class Encoded:
             out.append((ids, [0] * first + [1] * (length - first)))
             start += length
         return out
+
+    def select(self, rows: np.ndarray) -> "Encoded":
+        """The rows ``rows`` alone, in that order (the sample a check compares)."""
+        starts = np.concatenate([[0], np.cumsum(self.lengths)])
+        ids = np.concatenate([self.ids[starts[i]:starts[i + 1]] for i in rows]) if len(rows) else self.ids[:0]
+        return Encoded(ids, self.lengths[rows], self.first_lengths[rows])
+
+    @staticmethod
+    def concatenate(parts: Sequence["Encoded"]) -> "Encoded":
+        """Batches encoded one after the other, as one batch."""
+        return Encoded(*(np.concatenate([getattr(part, name) for part in parts])
+                         for name in ("ids", "lengths", "first_lengths")))
 
 
 def paddlenlp_encode(tokenizer, first: Sequence[str], second: Optional[Sequence[str]], max_length: int) -> Encoded:
@@ -114,15 +127,14 @@ class FastWordPiece:
         self.words: dict = {}
 
     def _word(self, word: str) -> List[int]:
-        ids = self.words.get(word)
-        if ids is None:
-            ids = self.words[word] = [token.id for token in self.model.tokenize(word)]
+        """A word seen for the first time: its pieces, memoised (``tokenize`` looks the others up itself)."""
+        ids = self.words[word] = [token.id for token in self.model.tokenize(word)]
         return ids
 
     def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
         """Word-piece ids of each text, no special tokens, no truncation."""
         out: List[Optional[List[int]]] = [None] * len(texts)
-        pattern, rest = ASCII_WORDS[self.lower], []
+        pattern, rest, known = ASCII_WORDS[self.lower], [], self.words.get  # a call per word: the inner loop
         for index, text in enumerate(texts):
             if "[" in text and any(special in text for special in self.specials):
                 out[index] = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
@@ -130,7 +142,7 @@ class FastWordPiece:
                 text = text.translate(ASCII_CONTROL)
                 ids: List[int] = []
                 for word in pattern.findall(text.lower() if self.lower else text):
-                    ids += self._word(word)
+                    ids += known(word) or self._word(word)
                 out[index] = ids
             else:
                 rest.append(index)
@@ -153,7 +165,7 @@ class FastWordPiece:
         rows = ([cls + x[:n] + sep for x, n in zip(a, la.tolist())] if b is None else
                 [cls + x[:n] + sep + y[:m] + sep for x, n, y, m in zip(a, la.tolist(), b, lb.tolist())])
         lengths = la + 2 if b is None else la + lb + 3
-        flat = np.fromiter((i for row in rows for i in row), dtype=np.int64, count=int(lengths.sum()))
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
         return Encoded(flat, lengths, la + 2)
 
 

@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import UserError
 from ..paths import file_crc32, file_sha256
+from . import parallel
 from .fast_tokenizer import (
     CHECK_ROWS,
+    Encoded,
     FastWordPiece,
     check_sample,
     fast_tokenizer_enabled,
@@ -49,8 +53,12 @@ from .glue import check_readable, iter_examples
 from .tasks import TaskSpec
 
 STORE_VERSION = 1
-CHUNK_ROWS = 100_000  # rows read and tokenized at once (bounds memory while building)
+CHUNK_ROWS = 100_000  # rows checked together: each chunk's sample is drawn from all its rows
 LATER_CHECK_ROWS = 100  # rows of every later chunk compared with PaddleNLP (the first chunk: CHECK_ROWS)
+PIECE_ROWS = 5_000  # rows encoded by one job (a worker's share at a time; a chunk is cut into pieces)
+CHECK_PIECE_ROWS = 200  # sample rows PaddleNLP encodes in one job: about as long as a piece's job
+IN_FLIGHT = 3  # jobs per worker submitted and not yet taken back (bounds the memory of a build)
+WORKERS_VARIABLE = "TINYBERT_STORE_WORKERS"
 ARRAYS = ("ids", "offsets", "first", "labels")
 
 
@@ -149,51 +157,138 @@ class _Mismatch(Exception):
     pass
 
 
+def store_workers() -> int:
+    """Worker processes a build encodes with: ``TINYBERT_STORE_WORKERS`` (0 or 1: in this process),
+    else one per core up to two (docs/environment.md#building-a-token-store)."""
+    raw = os.environ.get(WORKERS_VARIABLE)
+    if raw is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return min(2, cores)
+    if not raw.strip().isdigit():
+        raise UserError(f"{WORKERS_VARIABLE}={raw!r} is not a number of worker processes; unset it, or set 0 or 1 "
+                        f"to build token stores in this process")
+    return int(raw)
+
+
+@dataclass
+class _Chunk:
+    """``CHUNK_ROWS`` rows on their way through a build: their texts while they are read (the sample
+    is drawn from all of them), then their encoded pieces as they come back (the sample's ids are
+    taken from what is written) and PaddleNLP's ids of the sample."""
+
+    start: int  # rows before it in the file
+    rows: int = 0
+    columns: Optional[List[List[str]]] = None  # [first texts] or [first, second]; dropped once sampled
+    sample: Optional[np.ndarray] = None
+    slices: int = 0  # jobs PaddleNLP's encoding of the sample was split into
+    encoded: List[Encoded] = field(default_factory=list)
+    reference: List[Encoded] = field(default_factory=list)
+
+    def add(self, first: List[str], second: Optional[List[str]]) -> None:
+        texts = [first] if second is None else [first, second]
+        self.columns = self.columns or [[] for _ in texts]
+        for column, more in zip(self.columns, texts):
+            column.extend(more)
+        self.rows += len(first)
+
+
 @dataclass
 class _Encoder:
-    """The fast tokenizer, checked chunk by chunk against PaddleNLP's (or PaddleNLP's alone)."""
+    """The fast tokenizer, checked chunk by chunk against PaddleNLP's (or PaddleNLP's alone).
+
+    The file is encoded in pieces of ``PIECE_ROWS`` rows, by worker processes when there are
+    several pieces (``tinybert.data.parallel``) while this process reads on. A row's ids do not
+    depend on the rows encoded with it, so the store is the same whoever encoded which piece.
+    Each chunk of ``CHUNK_ROWS`` rows is checked on a sample drawn from the whole chunk, whose
+    PaddleNLP encoding is a job like the pieces (it runs beside them, not before). Results are
+    taken back in file order, so the difference named is the one a chunk-by-chunk build names.
+    """
 
     tokenizer: object
     max_length: int
     fast: Optional[FastWordPiece]
-    where: str
     checked: int = 0
 
-    def __call__(self, first: List[str], second: Optional[List[str]], row_offset: int):
-        if self.fast is None:
+    def run(self, reference: bool, first: List[str], second: Optional[List[str]]) -> Encoded:
+        """One job, in a worker or here: a piece for the store, or (``reference``) sample rows by PaddleNLP."""
+        if reference or self.fast is None:
             return paddlenlp_encode(self.tokenizer, first, second, self.max_length)
-        encoded = self.fast.encode(first, second)
-        size = CHECK_ROWS if self.checked == 0 else LATER_CHECK_ROWS
-        sample = check_sample([first] if second is None else [first, second], size)
-        a = [first[i] for i in sample]
-        b = [second[i] for i in sample] if second is not None else None
-        mine = _select(encoded, sample).rows()
-        for row, (ours, theirs) in enumerate(zip(mine, paddlenlp_encode(self.tokenizer, a, b, self.max_length).rows())):
-            if ours != theirs:
-                raise _Mismatch(row_offset + int(sample[row]) + 1)
-        self.checked += len(sample)
-        return encoded
+        return self.fast.encode(first, second)
+
+    def stream(self, pieces: Iterator[Tuple[list, Optional[list], list]],
+               workers: int) -> Iterator[Tuple[Encoded, list]]:
+        """(encoded piece, its labels) in file order, every chunk checked; raises ``_Mismatch``."""
+        head = list(itertools.islice(pieces, 2))  # a file of one piece (a dev set) is encoded here, unforked
+        pending: deque = deque()  # (kind, chunk, labels) of every job submitted and not taken back, oldest first
+        with parallel.pool(self.run, workers if len(head) > 1 else 0) as jobs:
+            limit = IN_FLIGHT * workers if isinstance(jobs, parallel.Workers) else 0
+            chunk, error = _Chunk(0), None
+            try:
+                for first, second, labels in itertools.chain(head, pieces):
+                    jobs.submit(False, first, second)
+                    pending.append(("piece", chunk, labels))
+                    chunk.add(first, second)
+                    if chunk.rows == CHUNK_ROWS:
+                        self._check(jobs, pending, chunk)
+                        chunk = _Chunk(chunk.start + chunk.rows)
+                    while len(pending) > limit:
+                        yield from self._settle(jobs, pending.popleft())
+                if chunk.rows:
+                    self._check(jobs, pending, chunk)
+            except UserError as err:  # a bad row: a difference in an earlier chunk is still named first
+                error = err
+            while pending:
+                yield from self._settle(jobs, pending.popleft())
+            if error is not None:
+                raise error
+
+    def _check(self, jobs, pending: deque, chunk: _Chunk) -> None:
+        """Draw the chunk's sample and submit PaddleNLP's encoding of it, in slices that balance the workers."""
+        if self.fast is not None:
+            chunk.sample = check_sample(chunk.columns, CHECK_ROWS if chunk.start == 0 else LATER_CHECK_ROWS)
+            self.checked += len(chunk.sample)
+            for begin in range(0, len(chunk.sample), CHECK_PIECE_ROWS):
+                first, *second = [[column[i] for i in chunk.sample[begin:begin + CHECK_PIECE_ROWS]]
+                                  for column in chunk.columns]
+                jobs.submit(True, first, second[0] if second else None)
+                pending.append(("check", chunk, None))
+                chunk.slices += 1
+        chunk.columns = None
+
+    def _settle(self, jobs, entry) -> Iterator[Tuple[Encoded, list]]:
+        """Take back the oldest job's result: a piece is passed on (and kept until its chunk is
+        checked); the last slice of a chunk's sample compares the chunk's ids with PaddleNLP's."""
+        kind, chunk, labels = entry
+        result = jobs.next()
+        if kind == "piece":
+            if self.fast is not None:
+                chunk.encoded.append(result)
+            yield result, labels
+            return
+        chunk.reference.append(result)
+        if len(chunk.reference) == chunk.slices:
+            ours = Encoded.concatenate(chunk.encoded).select(chunk.sample).rows()
+            for row, (mine, theirs) in enumerate(zip(ours, Encoded.concatenate(chunk.reference).rows())):
+                if mine != theirs:
+                    raise _Mismatch(chunk.start + int(chunk.sample[row]) + 1)
+            chunk.encoded = chunk.reference = None  # checked: the chunk's ids can go
 
 
-def _select(encoded, rows: np.ndarray):
-    from .fast_tokenizer import Encoded
-
-    starts = np.concatenate([[0], np.cumsum(encoded.lengths)])
-    ids = np.concatenate([encoded.ids[starts[i]:starts[i + 1]] for i in rows]) if len(rows) else encoded.ids[:0]
-    return Encoded(ids, encoded.lengths[rows], encoded.first_lengths[rows])
-
-
-def _chunks(path: str, spec: TaskSpec, skip_bad_rows: bool, counts: Dict) -> Iterator[Tuple[list, Optional[list], list]]:
+def _pieces(path: str, spec: TaskSpec, skip_bad_rows: bool,
+            counts: Dict) -> Iterator[Tuple[list, Optional[list], list]]:
+    """The file's rows as (first texts, second texts or None, labels), ``PIECE_ROWS`` at a time; a
+    piece never straddles two chunks."""
     first: List[str] = []
     second: List[str] = []
     labels: list = []
-    pair = spec.is_pair
+    pair, rows = spec.is_pair, 0
     for example in iter_examples(path, spec, skip_bad_rows, counts):
         first.append(example.texts[0])
         if pair:
             second.append(example.texts[1])
         labels.append(example.label)
-        if len(first) == CHUNK_ROWS:
+        rows += 1
+        if len(first) == PIECE_ROWS or rows % CHUNK_ROWS == 0:
             yield first, (second if pair else None), labels
             first, second, labels = [], [], []
     if first:
@@ -206,11 +301,11 @@ def build(directory: str, path: str, spec: TaskSpec, tokenizer, max_seq_length: 
     fast = FastWordPiece(tokenizer, max_seq_length) if (fast_tokenizer_enabled() and is_wordpiece_bert(tokenizer)) \
         else None
     try:
-        return _write(directory, path, spec, key, _Encoder(tokenizer, max_seq_length, fast, path), progress)
+        return _write(directory, path, spec, key, _Encoder(tokenizer, max_seq_length, fast), progress)
     except _Mismatch as mismatch:
         print(f"warning: {path}: the fast tokenizer differs from PaddleNLP's on example {mismatch.args[0]}; "
               f"featurizing the whole file with PaddleNLP's tokenizer (slower)", file=sys.stderr)
-        return _write(directory, path, spec, key, _Encoder(tokenizer, max_seq_length, None, path), progress)
+        return _write(directory, path, spec, key, _Encoder(tokenizer, max_seq_length, None), progress)
 
 
 def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encoder, progress: bool) -> str:
@@ -226,15 +321,14 @@ def _write(directory: str, path: str, spec: TaskSpec, key: Dict, encode: _Encode
     try:
         handles = {name: open(os.path.join(temporary, f"{name}.bin"), "wb") for name in ARRAYS}
         handles["offsets"].write(np.zeros(1, dtype=np.int64).tobytes())
-        for first, second, labels in _chunks(path, spec, key["skip_bad_rows"], counts):
-            encoded = encode(first, second, rows)
+        for encoded, labels in encode.stream(_pieces(path, spec, key["skip_bad_rows"], counts), store_workers()):
             handles["ids"].write(encoded.ids.astype(dtypes["ids"]).tobytes())
             handles["offsets"].write((tokens + np.cumsum(encoded.lengths)).astype(np.int64).tobytes())
             handles["first"].write(encoded.first_lengths.astype(np.int32).tobytes())
             handles["labels"].write(np.asarray(labels, dtype=dtypes["labels"]).tobytes())
             lengths_sha.update(encoded.lengths.astype(np.int64).tobytes())
             ids_sha.update(encoded.ids.astype(np.int64).tobytes())
-            rows, tokens = rows + len(first), tokens + int(encoded.lengths.sum())
+            rows, tokens = rows + len(labels), tokens + int(encoded.lengths.sum())
             if progress and sys.stdout.isatty():
                 print(f"\rfeaturizing {os.path.basename(path)}: {rows:,} rows, {rows / (time.time() - started):,.0f} "
                       f"rows/s", end="", flush=True)
