@@ -153,7 +153,7 @@ class ReadPoint:
 
 @dataclass(frozen=True)
 class StreamPosition:
-    """Where the consumer is in the global stream; a few ints, saved in checkpoints.
+    """Where the consumer is in its stream (this rank's share); a few ints, saved in checkpoints.
 
     ``window`` is the shuffle window holding the last consumed sequence (-1: nothing consumed
     in ``epoch`` yet), ``point`` where that window starts in the files, and ``consumed`` how
