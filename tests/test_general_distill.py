@@ -13,7 +13,14 @@ import numpy as np
 import paddle
 import pytest
 import tiny
-from test_multiprocess import DIGEST, environment, worker_logs
+from test_multiprocess import (
+    assert_ranks_agree,
+    descendants,
+    environment,
+    launch,
+    start_and_wait_for_checkpoint,
+    worker_logs,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -166,29 +173,39 @@ def test_a_run_killed_and_resumed_equals_an_uninterrupted_one(work):
         np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=0, atol=1e-5, err_msg=name)
 
 
-def test_two_processes_train_on_their_own_shares_for_the_agreed_epoch_and_end_with_the_same_weights(work):
+def test_two_processes_train_on_their_own_shares_for_the_agreed_epochs_and_resume_exactly(work):
     from paddlenlp.transformers import BertTokenizer
 
     from tinybert.data.corpus import PackedCorpus
 
-    log_dir = work / "log-general"
-    result = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-                             str(log_dir), os.path.join(ROOT, "general_distill.py"),
-                             *flags("two", "--num_train_epochs", "1")],
-                            cwd=work, capture_output=True, text=True, timeout=300, env=environment())
-    logs = worker_logs(log_dir)
-    assert result.returncode == 0, "\n".join(log[-2000:] for log in logs)
-    digests = [DIGEST.findall(log) for log in logs]
-    assert digests[0] and digests[0] == digests[1]
+    epochs = ("--num_train_epochs", "4", "--logging_steps", "1000")
+    result, logs = launch(work, "two", "general_distill.py", *flags("two", *epochs))
+    assert_ranks_agree(result, logs)
     assert "global_batch_size 8" in logs[0]
     assert os.path.isdir(work / "two" / "general_model")
-    # one epoch is the smaller share's batch count: computed here from each rank's own share
+    # an epoch is the smaller share's batch count: computed here from each rank's own share
     tokenizer = BertTokenizer.from_pretrained(str(work / "teacher"))
     counts = [PackedCorpus([str(work / "corpus.txt")], tokenizer, max_seq_length=32, batch_size=4, seed=42,
                            rank=rank, world_size=2).count_batches() for rank in range(2)]
     single = PackedCorpus([str(work / "corpus.txt")], tokenizer, max_seq_length=32, batch_size=4, seed=42).count_batches()
     assert min(counts) < single  # each rank had about half of the corpus, not all of it
-    assert checkpoint_step(work / "two" / "checkpoint-last-general") == min(counts)
+    steps = 4 * min(counts)
+    assert checkpoint_step(work / "two" / "checkpoint-last-general") == steps
+    # killed mid-run (every process at once) and resumed: each rank continues its own stream exactly
+    killed = flags("two-killed", *epochs)
+    proc = start_and_wait_for_checkpoint(work, "two-killed", killed, min_step=5, script="general_distill.py",
+                                         checkpoint="checkpoint-last-general")
+    for pid in [proc.pid] + descendants(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert checkpoint_step(work / "two-killed" / "checkpoint-last-general") < steps
+    result, logs = launch(work, "two-resumed", "general_distill.py", *killed, "--resume")
+    assert_ranks_agree(result, logs)
+    assert "resumed general" in logs[0]
+    a = paddle.load(str(work / "two" / "checkpoint-last-general" / "student.pdparams"))
+    b = paddle.load(str(work / "two-killed" / "checkpoint-last-general" / "student.pdparams"))
+    for name in a:
+        np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=0, atol=1e-5, err_msg=name)
 
 
 def test_a_share_too_small_on_one_rank_stops_both_with_one_line(work):

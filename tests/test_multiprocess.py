@@ -190,10 +190,11 @@ def checkpoint_step(directory):
         return pickle.load(handle)["progress"]["step"]
 
 
-def start_and_wait_for_checkpoint(work, name, flags, min_step=4):
-    proc = subprocess.Popen(launch_cmd(work / f"log-{name}", "task_distill.py", *flags), cwd=work,
+def start_and_wait_for_checkpoint(work, name, flags, min_step=4, script="task_distill.py",
+                                  checkpoint="checkpoint-last-inter"):
+    proc = subprocess.Popen(launch_cmd(work / f"log-{name}", script, *flags), cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment())
-    directory = work / flags[flags.index("--output_dir") + 1] / "checkpoint-last-inter"
+    directory = work / flags[flags.index("--output_dir") + 1] / checkpoint
     deadline = time.time() + 240
     while time.time() < deadline:
         try:
