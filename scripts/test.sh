@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="$(bash scripts/setup_env.sh requirements-test.txt | tail -n 1)"
-exec "$PY" -m pytest tests -q -p no:cacheprovider "$@"
+# two pytest workers, one test file each at a time (module fixtures stay on one worker): 12.2 -> 9.0 min here
+exec "$PY" -m pytest tests -q -p no:cacheprovider -n 2 --dist loadfile "$@"
