@@ -17,4 +17,4 @@ From Python::
 Importing the package, ``tinybert.api`` or ``tinybert.settings`` does not import Paddle.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
