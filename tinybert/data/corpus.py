@@ -470,7 +470,8 @@ class PackedCorpus:
     def sequences(self, epoch: int = 0, start: ReadPoint = ReadPoint()) -> Iterator[Tuple[ReadPoint, np.ndarray]]:
         """This rank's packed bodies (no [CLS]/[SEP]) of one epoch in file order, unshuffled."""
         order = self.file_order(epoch)
-        owners = [self.files.index(path) for path in order]
+        place = {path: index for index, path in enumerate(self.files)}
+        owners = [place[path] for path in order]
         lines = shard(_read_lines(order, start, self.max_line_chars, self.piece_lines), owners, self.rank,
                       self.world_size)
         return pack_sequences(lines, self.encode, self.max_seq_length - 2)
