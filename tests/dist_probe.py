@@ -7,7 +7,11 @@ this rank's first batch from ``TaskBatches``, wraps the student with
 trainable parameter's gradient to ``<out>``. Dropout is off (eval mode) so that the only
 difference between runs is how the batch is split across processes.
 
-    python dist_probe.py OUT.npz --teacher_path T --student_model_name_or_path S --glue_dir G --batch_size B
+    python dist_probe.py OUT.npz --teacher_path T --student_model_name_or_path S --glue_dir G --batch_size B \
+        --output_dir O
+
+Each run gets its own ``--output_dir`` (so its own token stores and teacher-logits cache): a
+one-process reference reading the two-process run's cached logits would hide a wrong gather.
 """
 import os
 import sys
@@ -23,15 +27,14 @@ import numpy as np  # noqa: E402
 import task_distill  # noqa: E402
 from tinybert.data.tasks import get_task  # noqa: E402
 from tinybert.distillation import task as distill  # noqa: E402
-from tinybert.runtime import select_device, set_seed  # noqa: E402
+from tinybert.runtime import set_seed  # noqa: E402
 from tinybert.training.distributed import Distribution  # noqa: E402
 
 
 def main():
     out = sys.argv[1]
-    args = task_distill.parse_args(sys.argv[2:] + ["--task_name", "SST-2", "--device", "cpu", "--output_dir", "unused"])
-    select_device("cpu")
-    dist = Distribution.start()
+    args = task_distill.parse_args(sys.argv[2:] + ["--task_name", "SST-2", "--device", "cpu"])
+    dist = Distribution.start("cpu")
     set_seed(args.seed)
     job = distill.build_job(args, get_task("SST-2"), False, dist)
     batches = job.data.batches  # --no_length_buckets: the first batches are consecutive examples
@@ -43,7 +46,7 @@ def main():
     gradients = {name: p.grad.numpy() for name, p in job.model.named_parameters() if not p.stop_gradient}
     if dist.is_main:
         np.savez(out, indices=indices, **gradients)
-    dist.barrier()
+    dist.barrier("process 0 to write the gradients")
 
 
 if __name__ == "__main__":

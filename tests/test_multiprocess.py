@@ -130,12 +130,16 @@ def test_two_processes_average_gradients_like_one_process_on_both_batches(work, 
              "--glue_dir", "glue", "--max_seq_length", "32", "--no_length_buckets"]
     probe = os.path.join(HERE, "dist_probe.py")
     two = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-                          str(work / "log-probe"), probe, str(work / "two.npz"), *flags, "--batch_size", "4"],
-                         cwd=work, capture_output=True, text=True, timeout=300, env=environment())
+                          str(work / "log-probe"), probe, str(work / "two.npz"), *flags, "--batch_size", "4",
+                          "--output_dir", "probe-two"], cwd=work, capture_output=True, text=True, timeout=300,
+                         env=environment())
     assert two.returncode == 0, "\n".join(worker_logs(work / "log-probe"))
-    one = subprocess.run([sys.executable, probe, str(work / "one.npz"), *flags, "--batch_size", "8"],
-                         cwd=work, capture_output=True, text=True, timeout=300, env=environment())
+    one = subprocess.run([sys.executable, probe, str(work / "one.npz"), *flags, "--batch_size", "8",
+                          "--output_dir", "probe-one"], cwd=work, capture_output=True, text=True, timeout=300,
+                         env=environment())
     assert one.returncode == 0, one.stderr
+    for run in ("probe-one", "probe-two"):  # each computed its own teacher logits, in its own cache
+        assert [f for f in os.listdir(work / run / "cache") if f.startswith("teacher-logits-")], run
     a, b = np.load(work / "two.npz"), np.load(work / "one.npz")
     assert sorted(a["indices"]) == sorted(b["indices"]) and len(set(a["indices"])) == 8  # A + B = the big batch
     names = [n for n in b.files if n != "indices"]
@@ -263,3 +267,26 @@ def test_resuming_with_another_number_of_processes_is_refused_naming_it(work, st
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "number of processes: 2 -> 1" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_two_processes_evaluate_and_predict_exactly_what_one_process_computes(work, finetuned):
+    """Evaluation and teacher logits are shared by the ranks (each its share of the batches) and
+    gathered: bit-identical to one process. Each run has its own output and cache directory."""
+    tiny.write_task(str(work / "glue_eval"), "SST-2", n_train=37, n_dev=50, seed=3)
+    probe = os.path.join(HERE, "eval_probe.py")
+    flags = ["--teacher_path", "teacher_ft/best_model", "--student_model_name_or_path", "student",
+             "--glue_dir", "glue_eval", "--max_seq_length", "32", "--eval_batch_size", "8"]
+    two = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                          str(work / "log-eval-probe"), probe, str(work / "eval-two.npz"), *flags,
+                          "--output_dir", "eval-two"], cwd=work, capture_output=True, text=True, timeout=300,
+                         env=environment())
+    assert two.returncode == 0, "\n".join(worker_logs(work / "log-eval-probe"))
+    one = subprocess.run([sys.executable, probe, str(work / "eval-one.npz"), *flags, "--output_dir", "eval-one"],
+                         cwd=work, capture_output=True, text=True, timeout=300, env=environment())
+    assert one.returncode == 0, one.stderr
+    a, b = np.load(work / "eval-two.npz"), np.load(work / "eval-one.npz")
+    assert sorted(a.files) == sorted(b.files) and "stage1_dev_loss" in a.files
+    assert b["dev_logits"].shape == (50, 2) and b["train_logits"].shape == (37, 2)
+    for name in a.files:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert os.listdir(work / "eval-two" / "cache") and os.listdir(work / "eval-one" / "cache")

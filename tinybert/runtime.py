@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import sys
 import warnings
 
@@ -61,11 +62,13 @@ def quiet_paddlenlp() -> None:
         pass
 
 
-def select_device(requested: str) -> str:
-    """Use ``requested`` ('gpu', 'gpu:1', 'cpu'); fall back to the CPU, saying why, when there is no GPU.
+def choose_device(requested: str) -> str:
+    """The device to use for ``requested`` ('gpu', 'gpu:1', 'cpu'): the CPU, saying why, when there is no GPU.
 
-    Two cases: a Paddle build without CUDA, and a CUDA build that sees no GPU (none installed,
-    ``CUDA_VISIBLE_DEVICES`` empty, or a launcher started without ``--gpus``).
+    Two cases fall back: a Paddle build without CUDA, and a CUDA build that sees no GPU (none
+    installed, ``CUDA_VISIBLE_DEVICES`` empty, or a launcher started without ``--gpus``).
+    Nothing is set here: under the launcher the place is set once the process group exists
+    (``tinybert.training.distributed.Distribution.start``).
     """
     import paddle
 
@@ -79,14 +82,30 @@ def select_device(requested: str) -> str:
         if reason:
             print(f"warning: --device {requested} requested but {reason}; using the CPU. "
                   f"Pass --device cpu to silence this.", file=sys.stderr)
-            requested = "cpu"
+            return "cpu"
+    if requested != "cpu" and not re.fullmatch(r"gpu(:\d+)?", requested):
+        from .errors import UserError
+
+        raise UserError(f"--device {requested}: use gpu, gpu:N or cpu")
+    return requested
+
+
+def select_device(requested: str) -> str:
+    """:func:`choose_device`, then make it Paddle's current device (one process)."""
+    return apply_device(choose_device(requested))
+
+
+def apply_device(device: str) -> str:
+    """Make ``device`` Paddle's current device; a device Paddle refuses is one line."""
+    import paddle
+
     try:
-        paddle.set_device(requested)
+        paddle.set_device(device)
     except (ValueError, RuntimeError) as err:
         from .errors import UserError
 
-        raise UserError(f"--device {requested}: {str(err).splitlines()[0][:160]}; use gpu, gpu:N or cpu") from None
-    return requested
+        raise UserError(f"--device {device}: {str(err).splitlines()[0][:160]}; use gpu, gpu:N or cpu") from None
+    return device
 
 
 def set_seed(seed: int) -> None:

@@ -611,9 +611,7 @@ def output_settings(settings, spec: TaskSpec, sampling: Sampling) -> dict:
 
 def load_finder(settings, sampling: Sampling, progress: bool) -> CandidateFinder:
     """GloVe (if given), and the masked LM on this process's device (unless
-    ``--pretrained_bert_model none``)."""
-    from ..runtime import select_device
-
+    ``--pretrained_bert_model none``); the device is set by ``Distribution.start``."""
     neighbours = None
     if settings.glove_embs:
         glove = load_glove(settings.glove_embs, settings.glove_vocab_limit, progress)
@@ -622,7 +620,6 @@ def load_finder(settings, sampling: Sampling, progress: bool) -> CandidateFinder
     if str(settings.pretrained_bert_model).lower() != NO_MODEL:
         from ..models.loading import load_masked_lm
 
-        select_device(settings.device)
         masked_lm = MaskedLM(*load_masked_lm(settings.pretrained_bert_model))
     return CandidateFinder(neighbours, sampling.top_k, sampling.batch_size, masked_lm, settings.segmented)
 
@@ -638,6 +635,7 @@ def run(settings, progress: bool = True) -> str:
     from tqdm import tqdm
 
     from ..data.tasks import get_task
+    from ..runtime import choose_device
     from ..training.distributed import Distribution
     from .parts import Parts, manifest
 
@@ -657,10 +655,11 @@ def run(settings, progress: bool = True) -> str:
     parts = Parts(target)
     wanted = manifest(source, total, chunks, output_settings(settings, spec, sampling))
     parts.check(wanted)  # every rank: the same files, the same verdict, before anyone writes
+    uses_model = str(settings.pretrained_bert_model).lower() != NO_MODEL
+    dist = Distribution.start(choose_device(settings.device) if uses_model else "cpu")
     finder = load_finder(settings, sampling, progress)
     os.makedirs(directory, exist_ok=True)
-    dist = Distribution.start()
-    done = dist.broadcast(parts.begin(wanted) if dist.is_main else None)
+    done = dist.broadcast(parts.begin(wanted) if dist.is_main else None, "process 0 to list the finished parts")
     todo = sorted(set(range(chunks)) - set(done))
     mine = set(todo[dist.rank::dist.world_size])
     size_of = lambda i: min(settings.chunk_rows, total - i * settings.chunk_rows)  # noqa: E731
@@ -680,10 +679,13 @@ def run(settings, progress: bool = True) -> str:
         print(f"note: {finder.without_source} of {finder.candidate_words} candidate words in the rows this process "
               f"augmented were left unchanged: they are several WordPieces (multi-character or rare words), "
               f"which need --glove_embs")
+    dist.barrier("every process to write its parts")
     if not dist.is_main:
         print(f"rank {dist.rank}: wrote {len(mine)} part(s) of {chunks}; rank 0 merges them")
         return target
-    parts.wait_for(chunks)
+    missing = sorted(set(range(chunks)) - set(parts.finished(chunks)))
+    require(not missing, f"{parts.directory}: the parts of chunks {missing[:5]} are missing after every process "
+                         f"wrote its own; --glue_dir must be one directory shared by all processes")
     written = parts.merge(rows.header, chunks)
     elapsed = time.time() - started
     augmented = sum(size_of(i) for i in todo)

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from typing import Iterable, List, Optional
 
 from ..errors import UserError
@@ -30,7 +29,6 @@ from ..errors import UserError
 PARTS_SUFFIX = ".parts"
 MANIFEST = "manifest.json"
 FORMAT = 1  # the manifest's layout; a different one is refused like changed settings
-POLL_SECONDS = 0.2  # rank 0 looks for the other processes' parts this often
 COPY_BYTES = 1 << 20
 
 
@@ -127,16 +125,6 @@ class Parts:
     def write(self, index: int, lines: Iterable[str]) -> int:
         """Chunk ``index``'s output lines as its part file (complete or absent); the line count."""
         return _write_atomically(self.path(index), lines)
-
-    def wait_for(self, chunks: int) -> None:
-        """Until every part exists: the other processes write theirs at their own pace.
-
-        A file-system wait rather than a collective barrier, which would time out (Paddle's
-        process groups give up after 30 minutes) when the processes finish far apart; a
-        process that fails takes the launcher and this one down with it.
-        """
-        while len(self.finished(chunks)) < chunks:
-            time.sleep(POLL_SECONDS)
 
     def merge(self, header: Optional[str], chunks: int) -> int:
         """The header, then every part in chunk order, as ``target`` (atomically); parts removed

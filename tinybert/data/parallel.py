@@ -119,6 +119,8 @@ class Workers:
 def _serve(function: Callable, jobs, results, parent: int) -> None:
     """A worker's loop: run jobs until terminated or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent handles it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # so does the launcher's SIGTERM: a worker just ends (not the
+    # parent's handler, inherited through fork, which would raise in the worker's loop or print a C++ stack)
     results.cancel_join_thread()  # an orphan must not wait at exit to hand over a result nobody reads
     while os.getppid() == parent:
         try:

@@ -42,7 +42,7 @@ from ..models.student import (
 )
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
-from ..training.evaluate import evaluate_task, model_inputs, to_tensors
+from ..training.evaluate import evaluate_task, model_inputs, shared_batches, to_tensors
 from ..training.stage import (
     Job,
     Stage,
@@ -120,18 +120,29 @@ def prediction_objective(teacher_logits: np.ndarray, spec: TaskSpec, temperature
 
 
 def intermediate_dev_loss(student, teacher, layer_map, dev: Features, batch_size: int,
-                          pad_token_id: int, weights) -> Dict[str, float]:
-    """Mean intermediate loss over the dev set (stage 1's selection number, lower is better)."""
+                          pad_token_id: int, weights, dist=None) -> Dict[str, float]:
+    """Mean intermediate loss over the dev set (stage 1's selection number, lower is better).
+
+    Each batch's terms weigh by its examples; with ``dist`` the batches are shared by the
+    processes and summed in batch order, as one process sums them (``training.evaluate``).
+    """
     import paddle
 
     objective = intermediate_objective(teacher, layer_map, weights)
+    names = ("loss", "hidden", "attention")
     student.eval()
-    totals: Dict[str, float] = {}
+
+    def compute(indices):
+        terms = objective(student, collate(dev, indices, pad_token_id))
+        return [float(terms[name]) * len(indices) for name in names]
+
     with paddle.no_grad():
-        for indices in eval_batches(dev.lengths, batch_size):
-            terms = objective(student, collate(dev, indices, pad_token_id))
-            for name in ("loss", "hidden", "attention"):
-                totals[name] = totals.get(name, 0.0) + float(terms[name]) * len(indices)
+        per_batch = shared_batches(list(eval_batches(dev.lengths, batch_size)), compute, dist,
+                                   "the other processes' dev losses")
+    totals = dict.fromkeys(names, 0.0)
+    for values in per_batch:
+        for name, value in zip(names, values):
+            totals[name] += value
     results = {f"dev_{name}": value / len(dev) for name, value in totals.items()}
     results["score"] = results["dev_loss"]
     return results
@@ -230,7 +241,7 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
         dev = concat_features(data.devs)
         objective = intermediate_objective(teacher, layer_map, weights)
         evaluate = lambda: intermediate_dev_loss(student, teacher, layer_map, dev,  # noqa: E731
-                                                 settings.eval_batch_size, pad, weights)
+                                                 settings.eval_batch_size, pad, weights, dist)
         describe = {"layer_map": layer_map.describe(), "projections": mode}
         if dist.is_main:
             print(f"layer map: {layer_map.describe()}\nprojections: {mode}{separate}")
@@ -239,7 +250,8 @@ def build_job(settings, spec: TaskSpec, stage1: bool, dist) -> Job:
         teacher_logits = teacher_logits_of(teacher, settings.teacher_path, data.train, settings.eval_batch_size, pad,
                                            dist, cache_dir(settings))
         objective = prediction_objective(teacher_logits, spec, settings.T)
-        evaluate = lambda: evaluate_task(models.student, spec, data.devs, settings.eval_batch_size, pad)  # noqa: E731
+        evaluate = lambda: evaluate_task(models.student, spec, data.devs, settings.eval_batch_size, pad,  # noqa: E731
+                                         dist)
     freeze_unused(student, "intermediate" if stage1 else "prediction")
     checkpointed = {"student": models.student}
     if student.projections is not None:

@@ -42,7 +42,7 @@ def build_job(settings, spec, dist) -> Job:
     freeze_unused(trained, FINETUNE.name)
     return Job(model=trained, checkpointed={"model": model}, objective=supervised_loss(spec),
                data=task_data(settings, data.train, data.train_path, pad, dist),
-               evaluate=lambda: evaluate_task(model, spec, data.devs, settings.eval_batch_size, pad),
+               evaluate=lambda: evaluate_task(model, spec, data.devs, settings.eval_batch_size, pad, dist),
                save_best=lambda path: save_pretrained_atomically(path, model, tokenizer),
                export=best_model_exporter(settings, settings.model_type))
 

@@ -26,14 +26,10 @@ from ..training.evaluate import predict_logits
 def gathered(teacher, features, batch_size: int, pad_token_id: int, dist) -> np.ndarray:
     """Teacher logits of every training example, computed once in total across the processes.
 
-    Each rank predicts every ``world_size``-th example; the shares are gathered on every rank.
+    Each rank predicts its share of the batches (``training.evaluate.predict_logits``); the
+    shares are gathered on every rank, equal to what one process computes.
     """
-    mine = np.arange(dist.rank, len(features), dist.world_size)
-    shares = dist.gather((mine, predict_logits(teacher, features, batch_size, pad_token_id, indices=mine)))
-    logits = np.empty((len(features),) + shares[0][1].shape[1:], dtype=np.float32)
-    for indices, values in shares:
-        logits[indices] = values
-    return logits
+    return np.asarray(predict_logits(teacher, features, batch_size, pad_token_id, dist=dist), dtype=np.float32)
 
 
 def teacher_digest(teacher_path: str) -> str:
@@ -84,7 +80,7 @@ def cached(teacher, teacher_path: str, features, batch_size: int, pad_token_id: 
     """
     path = cache_path(cache_dir, teacher_path, features, batch_size)
     logits = _read(path, len(features)) if dist.is_main else None
-    if dist.broadcast(logits is not None if dist.is_main else None):
+    if dist.broadcast(logits is not None if dist.is_main else None, "process 0 to look for cached teacher logits"):
         if not dist.is_main:
             logits = _read(path, len(features))
             if logits is None:  # rank 0 found it: every rank must take the same road
@@ -102,5 +98,5 @@ def cached(teacher, teacher_path: str, features, batch_size: int, pad_token_id: 
         except OSError as err:
             print(f"warning: could not cache the teacher logits in {cache_dir} ({err.strerror}); "
                   f"a resumed stage 2 will compute them again", file=sys.stderr)
-    dist.barrier()
+    dist.barrier("process 0 to cache the teacher logits")
     return logits

@@ -5,9 +5,9 @@ and ``models``.
 - ``loop``: the loop (``Trainer``), its loss meter and signal handling;
 - ``optim``: AdamW with warm-up and linear decay;
 - ``checkpoint``: atomic writes and the resumable training state;
-- ``distributed``: one or several processes behind one interface;
+- ``distributed``: one or several processes behind one interface; ``rng``: each rank's random state;
 - ``accelerate``: mixed precision;
 - ``reporter``: progress bar, log lines, VisualDL, ``eval_results.jsonl``;
 - ``setup``: flag checks and the output-directory guard;
-- ``evaluate``, ``metrics``: dev-set logits and the GLUE metrics.
+- ``evaluate``, ``metrics``: dev-set logits (shared by the ranks) and the GLUE metrics.
 """

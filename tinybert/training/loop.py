@@ -30,6 +30,7 @@ from .accelerate import autocast, grad_scaler
 from .checkpoint import load_training_state, save_training_state
 from .distributed import Distribution
 from .meter import TermMeter
+from . import rng
 from .optim import build_optimizer
 from .reporter import SilentReporter
 from .signals import Interrupted, StopSignal
@@ -180,46 +181,51 @@ class Trainer:
 
     # ------------------------------------------------------ evaluation, saving
     def evaluate_and_save(self) -> Optional[dict]:
+        """Every rank evaluates its share of the dev set (``training.evaluate``) and learns the
+        result; rank 0 saves and reports."""
         self.meter.read(self.progress.step)  # never evaluate or save weights that a NaN has reached
-        if not self.dist.is_main:  # rank 0 evaluates and saves for everyone
-            return None
         if self.evaluate is None:  # nothing to select on (general distillation): keep the latest
-            self.save_best(os.path.join(self.config.output_dir, self.config.best_name))
+            if self.dist.is_main:
+                self.save_best(os.path.join(self.config.output_dir, self.config.best_name))
             return None
         self.model.eval()
+        started = time.time()
         results = self.evaluate()
         self.model.train()
         score, best = results["score"], self.progress.best
         improved = best is None or (score > best if self.config.higher_is_better else score < best)
         record = {"stage": self.config.stage, "step": self.progress.step, "epoch": self.progress.epoch,
-                  **{k: float(v) for k, v in results.items()}, "best": bool(improved), "time": time.time()}
+                  **{k: float(v) for k, v in results.items()}, "best": bool(improved), "time": time.time(),
+                  "eval_seconds": round(time.time() - started, 3)}
         if improved:
             self.progress.best = score
-            self.save_best(os.path.join(self.config.output_dir, self.config.best_name))
+            if self.dist.is_main:
+                self.save_best(os.path.join(self.config.output_dir, self.config.best_name))
         self.progress.history.append(record)
         self.reporter.evaluation(record, self.config.best_name if improved else "")
         return results
 
     def save_checkpoint(self) -> None:
         """Every rank hands its RNG state to rank 0, which writes the checkpoint."""
-        import paddle
-
         self.meter.read(self.progress.step)
         stream = self.batches.state_dict() if hasattr(self.batches, "state_dict") else None
-        rng_states, streams = zip(*self.dist.gather((paddle.get_rng_state(), stream)))
-        if self.dist.is_main:
+        rng_states, streams = zip(*self.dist.gather((rng.capture(self.dist.device), stream),
+                                                    "process 0 to save the best model"))
+
+        def write():
             state = {"progress": asdict(self.progress), "scheduler": self.scheduler.state_dict(),
                      "rng": list(rng_states), "batches": list(streams), "settings": self.config.settings,
                      "scaler": self.scaler.state_dict() if self.scaler is not None else None}
             save_training_state(self.checkpoint_dir, self.checkpointed, self.optimizer, state)
-        self.dist.barrier()
+
+        self.dist.main_does(write, "process 0 to write the checkpoint")
 
     def load_checkpoint(self) -> None:
-        import paddle
-
         state = load_training_state(self.checkpoint_dir, self.checkpointed, self.optimizer, self.config.settings)
         self.scheduler.set_state_dict(state["scheduler"])
-        paddle.set_rng_state(state["rng"][self.dist.rank])
+        rng.restore(state["rng"][self.dist.rank], self.dist.device,
+                    fallback_seed=int(self.config.settings.get("seed") or 0) + 7919 * self.dist.rank
+                    + state["progress"]["step"])
         if hasattr(self.batches, "load_state_dict"):  # a streamed corpus: where this rank was in it
             self.batches.load_state_dict(state["batches"][self.dist.rank])
         if self.scaler is not None and state.get("scaler"):

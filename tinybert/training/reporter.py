@@ -67,10 +67,11 @@ class ConsoleReporter(SilentReporter):
 
     def evaluation(self, record: dict, improved_into: str = "") -> None:
         append_jsonl(self.history_path, record)
-        metrics = {k: v for k, v in record.items() if k not in ("stage", "step", "epoch", "best", "time")}
+        metrics = {k: v for k, v in record.items() if k not in ("stage", "step", "epoch", "best", "time", "eval_seconds")}
         shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
         saved = f"  (new best, saved {improved_into}/)" if improved_into else ""
-        self.message(f"[{self.stage}] eval step {record['step']}: {shown}{saved}")
+        took = f" in {record['eval_seconds']:.1f} s" if "eval_seconds" in record else ""
+        self.message(f"[{self.stage}] eval step {record['step']}{took}: {shown}{saved}")
         for name, value in metrics.items():
             self._scalar(f"{self.stage}/dev/{name}", value, record["step"])
 

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Optional
 
 from ..data.batches import TaskBatches
 from ..data.features import TaskData, load_task_data
-from ..runtime import select_device, set_seed
+from ..runtime import choose_device, set_seed
 from ..settings import TrainingSettings
 from .accelerate import resolve_amp
 from .checkpoint import read_training_state
@@ -64,12 +64,12 @@ def cache_dir(settings) -> str:
 
 
 def shared_task_data(settings, spec, tokenizer, dist: Distribution, train_split: str = "train") -> TaskData:
-    """The task's files featurized once: rank 0 builds the token stores while the others wait,
-    then every rank maps the same files (the OS page cache holds one copy)."""
+    """The task's files featurized once: rank 0 builds the token stores while the others wait
+    (as long as ``TINYBERT_WAIT_TIMEOUT`` allows, docs/distributed.md), then every rank maps the
+    same files (the OS page cache holds one copy). A file rank 0 refuses stops every rank."""
     where = (spec, tokenizer, settings.glue_dir, settings.max_seq_length, settings.skip_bad_rows, train_split,
              cache_dir(settings))
-    data = load_task_data(*where, may_build=True) if dist.is_main else None
-    dist.barrier()
+    data = dist.main_does(lambda: load_task_data(*where, may_build=True), "process 0 to build the token stores")
     return data if data is not None else load_task_data(*where, may_build=False)
 
 
@@ -89,15 +89,15 @@ class Job:
 
 def run_stage(settings: TrainingSettings, stage: Stage, build: Callable[[Distribution], Job]) -> dict:
     check_training_flags(settings)
-    device = select_device(settings.device)
-    dist = Distribution.start()
+    dist = Distribution.start(choose_device(settings.device))
+    device = dist.device
     check_output_dir(settings, stage.name, stage.checkpoint_name)
     shared = {"world_size": dist.world_size, "batch_size": settings.batch_size, "seed": settings.seed,
               "max_seq_length": settings.max_seq_length, "num_train_epochs": settings.num_train_epochs,
               "max_steps": settings.max_steps, "bucket_by_length": settings.bucket_by_length}
     if settings.resume:  # refused before the job builds anything (token stores, teacher logits)
         read_training_state(os.path.join(settings.output_dir, stage.checkpoint_name), shared)
-    dist.barrier()
+    dist.barrier("every process to check the flags and the output directory")
     set_seed(settings.seed)
 
     job = build(dist)
@@ -112,10 +112,12 @@ def run_stage(settings: TrainingSettings, stage: Stage, build: Callable[[Distrib
                 **job.data.describe, **job.describe, "version": package_version(), "git_commit": git_commit()}
     if settings.resume:  # and the data: before anything in output_dir changes
         read_training_state(os.path.join(settings.output_dir, stage.checkpoint_name), shared)
-    if dist.is_main:
+
+    def claim():
         claim_output_dir(settings, stage.name, stage.checkpoint_name, run_info)
         print(f"[{stage.name}] " + ", ".join(f"{k} {v}" for k, v in run_info.items() if k != "git_commit"), flush=True)
-    dist.barrier()
+
+    dist.main_does(claim, "process 0 to claim the output directory")
 
     reporter = ConsoleReporter(settings.output_dir) if dist.is_main else SilentReporter()
     trainer = Trainer(config, model, job.checkpointed, lambda batch: job.objective(model, batch), job.data.batches,
@@ -125,9 +127,9 @@ def run_stage(settings: TrainingSettings, stage: Stage, build: Callable[[Distrib
     if dist.is_main:
         best = "" if progress.best is None else f"best dev {stage.score_name} {progress.best:.5f}; "
         print(f"{stage.name}: {best}model in {best_dir}", flush=True)
-        if job.export is not None:
-            job.export(best_dir)
-    dist.barrier()
+    if job.export is not None:
+        dist.main_does(lambda: job.export(best_dir), "process 0 to export the best model")
+    dist.barrier("process 0 to finish")
     return {"best": progress.best, "stage": stage.name, "best_dir": best_dir}
 
 
