@@ -124,3 +124,17 @@ def test_export_dir_spares_the_inputs_and_the_runs_own_output(tmp_path, monkeypa
     assert refusal(settings, STAGE_TWO).startswith(f"--export_dir {export_dir} would overwrite {named}")
     check_stage_keeps_inputs(distill(tmp_path, teacher_path="teacher", output_dir="out", glue_dir="glue",
                                      export_dir="out/export"), STAGE_TWO)
+
+
+def test_the_student_builder_and_the_converter_refuse_to_write_over_their_source(tmp_path):
+    from tinybert.tools.convert_minilm import convert
+    from tinybert.tools.student_builder import build_student
+
+    source = tiny.make_bert(str(tmp_path / "teacher" / "best_model"), layers=2, hidden=32, heads=2)
+    before = tree(tmp_path)
+    for output in (source, str(tmp_path / "teacher")):
+        with pytest.raises(UserError, match="would overwrite --source"):
+            build_student(source, output, num_layers=1)
+        with pytest.raises(UserError, match="would overwrite --source"):
+            convert(source, output)
+    assert tree(tmp_path) == before
