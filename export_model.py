@@ -1,6 +1,6 @@
 """Export a classifier checkpoint of this suite for serving, and check it on the dev set.
 
-    python export_model.py --model_dir ./tmp/SST-2/best_model --output_dir ./deploy/sst2-onnx-int8 \
+    python export_model.py --model_dir ./tmp/SST-2/pred/best_model --output_dir ./deploy/sst2-onnx-int8 \
         --format onnx --precision int8 --task_name SST-2 --glue_dir ~/.paddlenlp/datasets/Glue/ --device cpu
 
 Writes the model (Paddle inference graph or ONNX), the tokenizer files and manifest.json;

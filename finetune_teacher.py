@@ -2,7 +2,7 @@
 
     python finetune_teacher.py --model_type bert --model_name_or_path bert-base-uncased \
         --task_name SST-2 --max_seq_length 128 --batch_size 32 --learning_rate 2e-5 \
-        --num_train_epochs 3 --logging_steps 1 --save_steps 500 --output_dir ./tmp/SST-2/ --device gpu
+        --num_train_epochs 3 --logging_steps 1 --save_steps 500 --output_dir ./tmp/SST-2/teacher --device gpu
 """
 import argparse
 

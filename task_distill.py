@@ -4,11 +4,15 @@ PaddleNLP's model_zoo/tinybert/task_distill.py).
     python task_distill.py --model_type tinybert --student_model_name_or_path tinybert-6l-768d-v2 \
         --task_name SST-2 --intermediate_distill --max_seq_length 64 --batch_size 32 --T 1 \
         --teacher_model_type bert --teacher_path $TEACHER_DIR --learning_rate 5e-5 \
-        --num_train_epochs 20 --logging_steps 10 --save_steps 10 --output_dir ./tmp/SST-2/ --device gpu
-    python task_distill.py --model_type tinybert --student_model_name_or_path ./tmp/SST-2/best_inter_model \
+        --num_train_epochs 20 --logging_steps 10 --save_steps 10 --output_dir ./tmp/SST-2/inter --device gpu
+    python task_distill.py --model_type tinybert --student_model_name_or_path ./tmp/SST-2/inter/best_inter_model \
         --task_name SST-2 --max_seq_length 64 --batch_size 32 --T 1 --teacher_model_type bert \
         --teacher_path $TEACHER_DIR --learning_rate 3e-5 --num_train_epochs 3 --logging_steps 10 \
-        --save_steps 10 --output_dir ./tmp/SST-2/ --device gpu
+        --save_steps 10 --output_dir ./tmp/SST-2/pred --device gpu
+
+with TEACHER_DIR=./tmp/SST-2/teacher/best_model (finetune_teacher.py). An output that would
+replace what the run reads is refused before anything loads (e.g. stage 2 with --output_dir
+./tmp/SST-2/teacher, whose best_model/ is the teacher).
 """
 import argparse
 

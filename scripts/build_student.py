@@ -1,7 +1,7 @@
 """Build a TinyBERT student from a BERT checkpoint: a subset of its layers, optionally narrower.
 
     python scripts/build_student.py --source demo_output/minilm --layers 1,3,5 --output_dir demo_output/student
-    python scripts/build_student.py --source ./tmp/SST-2/best_model --num_layers 4 --output_dir ./student-4l
+    python scripts/build_student.py --source ./tmp/SST-2/teacher/best_model --num_layers 4 --output_dir ./student-4l
     python scripts/build_student.py --source ./tmp/SST-2/teacher/best_model --num_layers 3 --hidden_size 192 \
         --task_name SST-2 --glue_dir ./glue --max_seq_length 64 --device cpu --output_dir ./student-3x192
 

@@ -5,6 +5,7 @@ command line uses) and checks: exit status 2, exactly one line on stderr startin
 ``error:``, no traceback, and the fragments that name the file/line/flag and the fix.
 The ids below are the rows of the README's "Troubleshooting" table.
 """
+import hashlib
 import importlib
 import os
 import shutil
@@ -41,6 +42,17 @@ def distill(*extra, student="student", teacher="teacher"):
     return ("task_distill", ["--student_model_name_or_path", student, "--teacher_path", teacher,
                              "--task_name", "sst-2", "--intermediate_distill", "--glue_dir", "glue",
                              "--output_dir", "out", "--device", "cpu", "--max_steps", "1", *extra])
+
+
+def distill2(*extra, student="student", teacher="teacher"):
+    """Stage 2 (no --intermediate_distill)."""
+    return ("task_distill", [arg for arg in distill(*extra, student=student, teacher=teacher)[1]
+                             if arg != "--intermediate_distill"])
+
+
+def inside_output(source, name):
+    """A model placed where this run's output will be written (out/<name>), as a real workflow leaves it."""
+    return lambda work: shutil.copytree(source, os.path.join("out", name))
 
 
 def general(*extra, corpus="corpus.txt"):
@@ -149,6 +161,21 @@ CATALOGUE = [
     ("cache-dir-under-a-file", "afile", distill("--cache_dir", "afile/cache"), ["--cache_dir afile/cache: afile is a file"]),
     ("max-seq-length-above-positions", None, distill("--max_seq_length", "200"),
      ["--max_seq_length 200 exceeds the 128 positions of --teacher_path", "--max_seq_length 128 or less"]),
+    ("teacher-inside-output", inside_output("teacher", "best_model"), distill2(teacher="out/best_model"),
+     ["--output_dir out would overwrite --teacher_path out/best_model: this run replaces out/best_model",
+      "give another --output_dir"]),
+    ("student-source-inside-output", inside_output("student", "best_inter_model"),
+     distill(student="out/best_inter_model"),
+     ["--output_dir out would overwrite --student_model_name_or_path out/best_inter_model", "give another --output_dir"]),
+    ("finetune-source-inside-output", inside_output("teacher", "best_model"), finetune(model="out/best_model"),
+     ["--output_dir out would overwrite --model_name_or_path out/best_model", "give another --output_dir"]),
+    ("general-teacher-inside-output", inside_output("teacher", "general_model"),
+     general("--teacher_path", "out/general_model"),
+     ["--output_dir out would overwrite --teacher_path out/general_model", "give another --output_dir"]),
+    ("export-dir-over-the-output-dir", None, finetune("--export_dir", "out"),
+     ["--export_dir out would overwrite --output_dir out", "give another --export_dir"]),
+    ("export-into-its-model-dir", None, export("--output_dir", "teacher"),
+     ["--output_dir teacher would overwrite --model_dir teacher: this run replaces teacher", "give another --output_dir"]),
     ("degenerate-corpus", lambda w: write("one.txt", "x" * 200_000 + "\n"), general(corpus="one.txt"),
      ["one.txt", "1.0 token(s) each", "100% of them [UNK]"]),
 ]
@@ -226,13 +253,17 @@ def test_catalogue_entry_gives_one_line_error_and_exit_2(entry, work, monkeypatc
 
 
 def snapshot(root):
-    """Every path under ``root`` with its size and modification time."""
+    """Every path under ``root`` with its size, modification time and (files) the SHA-256 of its bytes."""
     found = {}
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             path = os.path.join(folder, name)
             info = os.lstat(path)
-            found[os.path.relpath(path, root)] = (info.st_size, info.st_mtime_ns)
+            digest = None
+            if name in files and os.path.isfile(path) and os.access(path, os.R_OK):
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+            found[os.path.relpath(path, root)] = (info.st_size, info.st_mtime_ns, digest)
     return found
 
 

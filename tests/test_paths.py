@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from tinybert.errors import UserError
-from tinybert.paths import check_readable_file, check_writable_dir, nearest_existing
+from tinybert.paths import check_not_replacing, check_readable_file, check_writable_dir, nearest_existing
 
 NOBODY = 65534
 
@@ -62,6 +62,30 @@ def test_existing_or_creatable_directories_pass_and_nothing_is_created(here, pat
     check_writable_dir(path, "--output_dir")
     check_writable_dir(path, "--output_dir", replaced=True)
     assert snapshot(here) == before
+
+
+def test_an_output_that_is_or_holds_an_input_is_refused_however_it_is_spelled(here):
+    os.makedirs("run/best_model")
+    os.symlink("run", "link")
+    out = lambda value, name="best_model": [("--output_dir", value, os.path.join(value, name))]  # noqa: E731
+    line = refused(check_not_replacing, out("run"), [("--teacher_path", "run/best_model")])
+    assert line == ("--output_dir run would overwrite --teacher_path run/best_model: this run replaces "
+                    "run/best_model; give another --output_dir")
+    for spelling in ("./run/", "adir/../run", "link", os.path.abspath("run")):  # one directory, four names
+        assert "would overwrite --teacher_path" in refused(check_not_replacing, out(spelling),
+                                                            [("--teacher_path", "run/best_model")])
+    line = refused(check_not_replacing, out("link"), [("--teacher_path", "run/best_model")])
+    assert f"(both are {os.path.realpath('run/best_model')})" in line
+    line = refused(check_not_replacing, [("--export_dir", "run", "run")], [("--model_dir", "run/best_model/")])
+    assert "this run replaces run, which holds it" in line  # a parent of the input
+    assert snapshot(here) == sorted(["afile", "adir", "run", "run/best_model", "link"])
+
+
+def test_outputs_beside_or_inside_an_input_pass(here):
+    os.makedirs("run/best_inter_model")
+    check_not_replacing([("--output_dir", "run", "run/best_model"), ("--output_dir", "run", "run/checkpoint-last")],
+                        [("--student_model_name_or_path", "run/best_inter_model"), ("--teacher_path", "run"),
+                         ("--teacher_path", "bert-base-uncased"), ("--cache_dir", "run/best_modelx")])
 
 
 def test_readable_file_checks(here):

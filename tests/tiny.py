@@ -104,8 +104,11 @@ def write_all_tasks(glue_dir: str, **kwargs) -> None:
 
 def make_bert(directory: str, num_labels: int = 2, hidden: int = 32, layers: int = 2, heads: int = 2,
               intermediate: int = 64, seed: int = 0, model_type: str = "bert", fit_size: int = None,
-              dropout: float = 0.1):
-    """Save a randomly initialised tiny BERT/TinyBERT classifier + tokenizer to ``directory``."""
+              dropout: float = 0.1, initializer_range: float = 0.02):
+    """Save a randomly initialised tiny BERT/TinyBERT classifier + tokenizer to ``directory``.
+
+    A larger ``initializer_range`` than BERT's 0.02 gives outputs that depend on the input
+    strongly (at 0.02 a tiny random model gives every sentence nearly the same logits)."""
     import paddle
     from paddlenlp.transformers import (
         BertConfig,
@@ -118,7 +121,8 @@ def make_bert(directory: str, num_labels: int = 2, hidden: int = 32, layers: int
     paddle.seed(seed)
     common = dict(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                   intermediate_size=intermediate, max_position_embeddings=128, type_vocab_size=2,
-                  num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+                  num_labels=num_labels, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+                  initializer_range=initializer_range)
     if model_type == "bert":
         model = BertForSequenceClassification(BertConfig(**common))
     else:

@@ -8,6 +8,10 @@ point therefore calls these checks on its path flags first. They only look (``st
 ``access``) and never create anything, so a refused run leaves the disk as it was, and every
 process of a multi-process run may call them.
 
+:func:`check_not_replacing` is the other half of "no command overwrites what it reads": an
+output directory that a job replaces whole must be neither one of the job's inputs nor a
+directory holding one (docs/formats.md#outputs-never-replace-inputs).
+
 Permissions are judged with ``os.access``, which asks the kernel the question the later write
 will ask: for root it allows writing everywhere but on a read-only file system, and so does
 the write.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
+from typing import Iterable, Tuple
 
 from .errors import UserError
 
@@ -75,6 +80,41 @@ def check_readable_file(path: str, flag: str, fix: str) -> None:
         raise UserError(f"{flag} {path}: no such file (a dangling link or a special file); {fix}")
     if not os.access(path, os.R_OK):
         raise UserError(f"{flag} {path} is not readable (permission denied); {FIX_PERMISSIONS}")
+
+
+def _holds(outer: str, inner: str) -> bool:
+    """``inner`` is ``outer`` or lies under it (both already resolved)."""
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+def check_not_replacing(replaced: Iterable[Tuple[str, str, str]], inputs: Iterable[Tuple[str, str]],
+                        hint: str = "") -> None:
+    """Refuse a directory the job would replace that is, or holds, something it reads.
+
+    ``replaced``: ``(flag, value, path)`` for every directory the job writes whole (renamed
+    into place, so whatever was there is gone), ``path`` being ``value`` itself or a directory
+    under it (``--output_dir out`` replaces ``out/best_model``). ``inputs``: ``(flag, path)``
+    of what the job reads or must keep, whether it exists yet or not (a run's own output
+    directory is created later; a model hub's name resolves to a path no output replaces).
+    Paths are compared resolved (``os.path.realpath``: symbolic links, ``..``, relative
+    spellings), so ``./tmp/x/`` and a link to it are the same directory. Only looks at the
+    disk: every process of a multi-process run may call it.
+    """
+    inputs = [(flag, path) for flag, path in inputs if path]
+    for flag, value, path in replaced:
+        if not path:
+            continue
+        target = os.path.realpath(path)
+        for input_flag, input_path in inputs:
+            source = os.path.realpath(input_path)
+            if not _holds(target, source):
+                continue
+            where = os.path.normpath(path)
+            relation = "" if source == target else ", which holds it"
+            if source == target and os.path.normpath(input_path) != where:
+                relation = f" (both are {source})"
+            raise UserError(f"{flag} {value} would overwrite {input_flag} {input_path}: this run replaces "
+                            f"{where}{relation}; give another {flag}{hint}")
 
 
 def _blocks(path: str):

@@ -30,6 +30,7 @@ from ..models.student import (
     record_projection,
 )
 from ..training.checkpoint import save_pretrained_atomically
+from ..training.guard import check_stage_keeps_inputs
 from ..training.stage import DataSource, Job, Stage, run_stage
 from . import mapping
 from .task import check_attention_compatible, intermediate_objective
@@ -115,4 +116,5 @@ def build_job(settings, dist) -> Job:
 
 
 def run(settings) -> dict:
+    check_stage_keeps_inputs(settings, GENERAL)
     return run_stage(settings, GENERAL, lambda dist: build_job(settings, dist))

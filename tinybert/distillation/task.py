@@ -43,6 +43,7 @@ from ..models.student import (
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
 from ..training.evaluate import evaluate_task, model_inputs, shared_batches, to_tensors
+from ..training.guard import check_stage_keeps_inputs
 from ..training.stage import (
     Job,
     Stage,
@@ -267,4 +268,6 @@ def run(settings) -> dict:
     spec = get_task(settings.task_name)
     require(settings.T > 0, f"--T must be a positive temperature, got {settings.T}")
     stage1 = settings.intermediate_distill
-    return run_stage(settings, STAGE_ONE if stage1 else STAGE_TWO, lambda dist: build_job(settings, spec, stage1, dist))
+    stage = STAGE_ONE if stage1 else STAGE_TWO
+    check_stage_keeps_inputs(settings, stage)  # before anything is loaded or written
+    return run_stage(settings, stage, lambda dist: build_job(settings, spec, stage1, dist))

@@ -7,6 +7,7 @@ from ..models.student import DistillationStudent, freeze_unused
 from ..serving.export import best_model_exporter
 from ..training.checkpoint import save_pretrained_atomically
 from ..training.evaluate import evaluate_task, model_inputs, to_tensors
+from ..training.guard import check_stage_keeps_inputs
 from ..training.stage import Job, Stage, run_stage, shared_task_data, task_data
 
 FINETUNE = Stage("finetune")
@@ -49,4 +50,5 @@ def build_job(settings, spec, dist) -> Job:
 
 def run(settings) -> dict:
     spec = get_task(settings.task_name)
+    check_stage_keeps_inputs(settings, FINETUNE)
     return run_stage(settings, FINETUNE, lambda dist: build_job(settings, spec, dist))

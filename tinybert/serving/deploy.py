@@ -35,7 +35,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import UserError
-from ..paths import check_writable_dir
+from ..paths import check_not_replacing, check_writable_dir
 from .inference import (
     MANIFEST,
     MANIFEST_VERSION,
@@ -181,7 +181,7 @@ def export_checkpoint(model_dir: str, output_dir: str, task_name: str, **options
 
 def run(settings) -> dict:
     from ..data.features import featurize
-    from ..data.glue import load_split
+    from ..data.glue import load_split, task_dir
     from ..data.tasks import get_task
     from ..models.loading import load_model, load_tokenizer
     from ..runtime import select_device
@@ -191,6 +191,8 @@ def run(settings) -> dict:
 
     spec = get_task(settings.task_name)
     check_writable_dir(settings.output_dir, "--output_dir", replaced=True)  # before minutes of loading and checking
+    check_not_replacing([("--output_dir", settings.output_dir, settings.output_dir)],  # it is replaced whole
+                        [("--model_dir", settings.model_dir), ("--glue_dir's task directory", task_dir(settings.glue_dir, spec))])
     if settings.max_seq_length <= 1:
         raise UserError(f"--max_seq_length must be at least 2, got {settings.max_seq_length}")
     if settings.format == "paddle" and settings.precision == "int8":

@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
+from ..paths import check_not_replacing
 from ..models.loading import SAFETENSORS_FILE, read_safetensors
 
 HF_CONFIG_FILE = "config.json"
@@ -192,6 +193,7 @@ def convert(source_dir: str, output_dir: str) -> dict:
 
     from ..training.checkpoint import atomic_directory
 
+    check_not_replacing([("--output_dir", output_dir, output_dir)], [("--source", source_dir)])
     hf_config = read_hf_config(source_dir)
     vocab = os.path.join(source_dir, "vocab.txt")
     if not os.path.isfile(vocab):

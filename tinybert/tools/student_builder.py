@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..paths import check_not_replacing
 from ..models.loading import (
     CONFIG_FILES,
     WEIGHTS_FILE,
@@ -204,6 +205,7 @@ def build_student(source_dir: str, output_dir: str, layers: Optional[Sequence[in
 
     if (layers is None) == (num_layers is None):
         raise UserError("give exactly one of --layers (e.g. 1,3,5) and --num_layers (e.g. 3)")
+    check_not_replacing([("--output_dir", output_dir, output_dir)], [("--source", source_dir)])
     config, source, heads = read_source(source_dir)
     tokenizer = _load_source_tokenizer(TinyBertTokenizer, source_dir)
     missing = [k for k in ("num_hidden_layers",) + COPIED_CONFIG_KEYS[:4] if k not in config]

@@ -131,6 +131,17 @@ def load_training_state(directory: str, modules: dict, optimizer, settings: dict
 
 
 def changed_settings(saved: dict, current: dict) -> list:
-    """``"--flag: saved -> now"`` for every resume setting that differs."""
-    return [f"{RESUME_SETTINGS.get(key, key)}: {saved.get(key)} -> {current.get(key)}"
-            for key in RESUME_SETTINGS if key in current and saved.get(key) != current.get(key)]
+    """``"--flag: saved -> now"`` for every resume setting that differs.
+
+    A training file edited in place keeps its name and changes its fingerprint: that change is
+    named by the file (two digests would not tell the user which file to restore).
+    """
+    changed = []
+    for key in RESUME_SETTINGS:
+        if key not in current or saved.get(key) == current.get(key):
+            continue
+        if key == "train_fingerprint" and saved.get("train_file") == current.get("train_file"):
+            changed.append(f"{current.get('train_file')} changed since the checkpoint was saved")
+        else:
+            changed.append(f"{RESUME_SETTINGS.get(key, key)}: {saved.get(key)} -> {current.get(key)}")
+    return changed
