@@ -178,3 +178,43 @@ def test_an_unknown_device_is_a_user_error():
 
     with pytest.raises(UserError, match="--device tpu"):
         select_device("tpu")
+
+
+def test_an_optimizer_state_loads_in_a_process_that_numbered_its_layers_differently(tmp_path):
+    """Paddle names an optimizer's state after generated parameter names, which count the layers
+    built so far: a notebook that built other models first numbers them differently. The
+    checkpoint keys the state by structured names, so the resume finds its moments."""
+    import paddle
+
+    from tinybert.training.checkpoint import load_training_state, parameter_paths, renamed, save_training_state
+
+    def build():
+        model = paddle.nn.Sequential(paddle.nn.Linear(3, 4), paddle.nn.LayerNorm(4))
+        return model, paddle.optimizer.AdamW(learning_rate=0.1, parameters=model.parameters())
+
+    paddle.seed(0)
+    model, optimizer = build()
+    model(paddle.rand([2, 3])).sum().backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    save_training_state(str(tmp_path / "ckpt"), {"model": model}, optimizer, {"settings": {}})
+    paddle.nn.Linear(2, 2), paddle.nn.LayerNorm(2)  # other layers first: the generated names move on
+    again, resumed = build()
+    assert {p.name for p in again.parameters()}.isdisjoint(p.name for p in model.parameters())
+    load_training_state(str(tmp_path / "ckpt"), {"model": again}, resumed, {})
+    x = paddle.rand([2, 3])
+    for layer, opt in ((again, resumed), (model, optimizer)):  # one more step each, on the same batch
+        layer(x).sum().backward()
+        opt.step()
+        opt.clear_grad()
+
+    def by_path(opt, layer):
+        names = {p.name: path for path, p in parameter_paths({"model": layer}).items()}
+        return {k: v.numpy() for k, v in renamed(opt.state_dict(), names).items() if hasattr(v, "numpy")}
+
+    expected, found = by_path(optimizer, model), by_path(resumed, again)
+    assert sorted(expected) == sorted(found) and any("moment2" in k for k in found)
+    for key in expected:  # the resumed optimizer continued from the saved moments, not from zero
+        np.testing.assert_allclose(found[key], expected[key], rtol=1e-6, err_msg=key)
+    for a, b in zip(again.parameters(), model.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)

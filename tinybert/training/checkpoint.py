@@ -94,7 +94,8 @@ def save_training_state(directory: str, modules: dict, optimizer, state: dict) -
     with atomic_directory(directory) as temporary:
         for name, module in modules.items():
             paddle.save(module.state_dict(), os.path.join(temporary, f"{name}.pdparams"))
-        paddle.save(optimizer.state_dict(), os.path.join(temporary, "optimizer.pdopt"))
+        portable = renamed(optimizer.state_dict(), {p.name: path for path, p in parameter_paths(modules).items()})
+        paddle.save(portable, os.path.join(temporary, "optimizer.pdopt"))
         with open(os.path.join(temporary, STATE_FILE), "wb") as handle:
             pickle.dump(state, handle)
 
@@ -126,8 +127,35 @@ def load_training_state(directory: str, modules: dict, optimizer, settings: dict
     state = read_training_state(directory, settings)
     for name, module in modules.items():
         module.set_state_dict(read_state_dict(os.path.join(directory, f"{name}.pdparams")))
-    optimizer.set_state_dict(read_state_dict(os.path.join(directory, "optimizer.pdopt")))
+    saved = read_state_dict(os.path.join(directory, "optimizer.pdopt"))
+    optimizer.set_state_dict(renamed(saved, {path: p.name for path, p in parameter_paths(modules).items()}))
     return state
+
+
+# Paddle keys an optimizer's state by each parameter's generated name (``linear_12.w_0_moment1_0``),
+# which counts the layers built so far in the process: a process that built other models first (a
+# notebook, the Python API) numbers the same parameters differently and could not load the state.
+# Checkpoints key it by where each parameter sits instead (``@student/tinybert.encoder...weight``).
+def parameter_paths(modules: dict) -> dict:
+    """``@<module>/<structured name>`` -> parameter, for every parameter of ``modules``."""
+    return {f"@{name}/{path}": parameter for name, module in modules.items()
+            for path, parameter in module.named_parameters()}
+
+
+def renamed(state: dict, names: dict) -> dict:
+    """``state`` with every key that starts with a name in ``names`` (``<name>_moment1_0``, ...) renamed;
+    other keys (the LR scheduler's, or those of a checkpoint written before this) are kept as they are."""
+    ordered = sorted(names, key=len, reverse=True)
+    result = {}
+    for key, value in state.items():
+        if isinstance(value, dict):
+            value = renamed(value, names)
+        for old in ordered:
+            if key == old or key.startswith(old + "_"):
+                key = names[old] + key[len(old):]
+                break
+        result[key] = value
+    return result
 
 
 def changed_settings(saved: dict, current: dict) -> list:
