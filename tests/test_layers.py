@@ -78,3 +78,14 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     fake.write_text("def f():\n    from ..serving.export import export\n")
     found = list(imported(str(fake), "tinybert.training.fake", False))
     assert found == [(2, "tinybert.serving.export")]
+
+
+def test_every_class_fits_on_one_screen():
+    """The house rule (docs/architecture.md): a class reads in one screen, about 150 lines with
+    its docstrings; a longer one is split by concept, not by hiding code in helpers."""
+    long = []
+    for path, module in package_modules():
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150:
+                long.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not long, long

@@ -185,6 +185,12 @@ class StreamPosition:
     def from_array(cls, values) -> "StreamPosition":
         return cls(*(int(v) for v in np.asarray(values).reshape(-1)))
 
+    @classmethod
+    def after(cls, epoch: int, window: int, start: ReadPoint, consumed: int, batches: int) -> "StreamPosition":
+        """The position once ``consumed`` sequences of ``window`` (which starts at ``start``) are used."""
+        return cls(epoch, window, start.file_index, start.byte_offset, start.line_no, start.token_offset,
+                   start.piece, start.piece_line, consumed, batches)
+
 
 # --------------------------------------------------------------------------- reading and packing
 
@@ -423,6 +429,24 @@ def collate_packed(bodies: Sequence[np.ndarray], cls_id: int, sep_id: int, pad_i
 
 # --------------------------------------------------------------------------- the corpus
 
+RESUME_KEYS = ("max_seq_length", "global_batch", "world_size", "seed", "shuffle", "shuffle_window", "piece_lines")
+
+
+def check_stream_settings(max_seq_length: int, batch_size: int, shuffle_window: int, piece_lines: int, rank: int,
+                          world_size: int) -> None:
+    """Refuse (one line) a stream that could not produce a batch or a share."""
+    if max_seq_length < 3:
+        raise UserError(f"--max_seq_length must be at least 3 ([CLS], one token, [SEP]), got {max_seq_length}")
+    if batch_size < 1:
+        raise UserError(f"--batch_size must be positive, got {batch_size}")
+    if shuffle_window < 1:
+        raise UserError(f"the shuffle window must be at least 1 sequence, got {shuffle_window}")
+    if piece_lines < 1:
+        raise ValueError(f"piece_lines must be positive, got {piece_lines}")
+    if not (world_size >= 1 and 0 <= rank < world_size):
+        raise UserError(f"rank {rank} is not in a world of size {world_size}")
+
+
 class PackedCorpus:
     """The deterministic pipeline, run synchronously; wrap it in :class:`BackgroundBatches`.
 
@@ -435,16 +459,7 @@ class PackedCorpus:
                  seed: int = 0, shuffle: bool = True, shuffle_window: int = DEFAULT_SHUFFLE_WINDOW,
                  rank: int = 0, world_size: int = 1, drop_last: Optional[bool] = None,
                  max_line_chars: int = MAX_LINE_CHARS, piece_lines: int = PIECE_LINES):
-        if max_seq_length < 3:
-            raise UserError(f"--max_seq_length must be at least 3 ([CLS], one token, [SEP]), got {max_seq_length}")
-        if batch_size < 1:
-            raise UserError(f"--batch_size must be positive, got {batch_size}")
-        if shuffle_window < 1:
-            raise UserError(f"the shuffle window must be at least 1 sequence, got {shuffle_window}")
-        if piece_lines < 1:
-            raise ValueError(f"piece_lines must be positive, got {piece_lines}")
-        if not (world_size >= 1 and 0 <= rank < world_size):
-            raise UserError(f"rank {rank} is not in a world of size {world_size}")
+        check_stream_settings(max_seq_length, batch_size, shuffle_window, piece_lines, rank, world_size)
         self.files = find_corpus_files(paths)
         self.fingerprint = corpus_fingerprint(self.files)
         self.tokenizer, self.max_seq_length, self.batch_size = tokenizer, max_seq_length, batch_size
@@ -515,13 +530,13 @@ class PackedCorpus:
                 if len(group) == self.batch_size:
                     batches += 1
                     emitted_any = True
-                    yield self._collate(group, collate), self._position(epoch, last, batches)
+                    yield self._collate(group, collate), StreamPosition.after(epoch, *last, batches)
                     group = []
             skip = 0
         if group and not self.drop_last:
             batches += 1
             emitted_any = True
-            yield self._collate(group, collate), self._position(epoch, last, batches)
+            yield self._collate(group, collate), StreamPosition.after(epoch, *last, batches)
         if not emitted_any and require_one:
             raise UserError(self.too_small_message())
 
@@ -532,12 +547,6 @@ class PackedCorpus:
 
     def _collate(self, group: List[np.ndarray], collate: bool):
         return collate_packed(group, self.cls_id, self.sep_id, self.pad_id) if collate else None
-
-    @staticmethod
-    def _position(epoch: int, last, batches: int) -> StreamPosition:
-        window, start, consumed = last
-        return StreamPosition(epoch, window, start.file_index, start.byte_offset, start.line_no,
-                              start.token_offset, start.piece, start.piece_line, consumed, batches)
 
     def batches(self, position: Optional[StreamPosition] = None, num_epochs: Optional[int] = None
                 ) -> Iterator[Tuple[Dict[str, np.ndarray], StreamPosition]]:
@@ -572,9 +581,7 @@ class PackedCorpus:
     def state_dict(self, position: Optional[StreamPosition]) -> Dict:
         """What a checkpoint stores: the position plus what must match for it to mean the same."""
         return {"version": STATE_VERSION, "position": asdict(position or StreamPosition()),
-                "fingerprint": self.fingerprint, "max_seq_length": self.max_seq_length,
-                "global_batch": self.global_batch, "world_size": self.world_size, "seed": self.seed,
-                "shuffle": self.shuffle, "shuffle_window": self.shuffle_window, "piece_lines": self.piece_lines}
+                "fingerprint": self.fingerprint, **{key: getattr(self, key) for key in RESUME_KEYS}}
 
     def position_from_state(self, state: Dict) -> StreamPosition:
         """The saved position, after checking the corpus and stream settings are unchanged."""
@@ -584,7 +591,7 @@ class PackedCorpus:
         if state["fingerprint"] != self.fingerprint:
             raise UserError("the corpus files differ from the checkpoint's (names or sizes changed); "
                             "resume with the same --corpus, or start again with --overwrite_output_dir")
-        for key in ("max_seq_length", "global_batch", "world_size", "seed", "shuffle", "shuffle_window", "piece_lines"):
+        for key in RESUME_KEYS:
             if state[key] != getattr(self, key):
                 raise UserError(f"the checkpoint was written with {key}={state[key]}, this run has "
                                 f"{getattr(self, key)}; resume with the same settings "

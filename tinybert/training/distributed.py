@@ -178,24 +178,19 @@ class Distribution:
         if problems:
             raise UserError(problems[0])
 
-    def conclude(self, layer, best):
-        """End of a run: rank 0's ``best`` everywhere, weights checked equal, nobody leaves early."""
-        best = self.broadcast(best, "process 0 to finish writing")
-        if self.several:
-            digest = self.check_same_parameters(layer)  # every rank says it, in its own log
-            print(f"rank {self.rank}: parameters identical on all {self.world_size} processes (digest {digest})",
-                  flush=True)
-        self.barrier("every process to finish")  # no rank exits before rank 0 has written everything
-        return best
-
-    def check_same_parameters(self, layer) -> str:
-        """Digest of ``layer``'s trainable parameters, the same on every rank or an error."""
-        digest = parameter_digest(layer)
-        digests = self.gather(digest, "every process's parameter digest")
+    def conclude(self, layer) -> None:
+        """End of a run: every rank's trained weights checked equal (each says so in its own log), and
+        nobody leaves before rank 0 has written everything. Every rank already knows the best figure:
+        each took part in every evaluation."""
+        if not self.several:
+            return
+        digests = self.gather(parameter_digest(layer), "process 0 to finish writing")
         if len(set(digests)) > 1:
             raise RuntimeError(f"the {self.world_size} processes ended with different weights "
                                f"(parameter digests {digests}); gradient synchronisation failed")
-        return digest
+        print(f"rank {self.rank}: parameters identical on all {self.world_size} processes (digest {digests[0]})",
+              flush=True)
+        self.barrier("every process to finish")
 
 
 def parameter_digest(layer) -> str:

@@ -127,7 +127,7 @@ class Trainer:
             if self.progress.step % self.config.save_steps:  # the last step was not evaluated yet
                 self.evaluate_and_save()
             self.save_checkpoint()
-            self.progress.best = self.dist.conclude(self.model, self.progress.best)
+            self.dist.conclude(self.model)
         except Interrupted as stop:
             self.save_checkpoint()
             name = signal.Signals(stop.signum).name
