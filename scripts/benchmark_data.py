@@ -88,7 +88,7 @@ def measure(kind: str, options: dict) -> dict:
     prepare_process()
     from paddlenlp.transformers import BertTokenizer
 
-    from tinybert.data.features import load_task_data
+    from tinybert.data.task_data import load_task_data
     from tinybert.data.store import open_store
     from tinybert.data.tasks import get_task
 

@@ -89,3 +89,18 @@ def test_every_class_fits_on_one_screen():
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150:
                 long.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert not long, long
+
+
+def test_no_two_modules_import_each_other():
+    """Imports run one way between modules too (a cycle hidden in a function-level import is
+    still a cycle): e.g. data.features is below data.store, which is below data.task_data."""
+    modules = dict((module, path) for path, module in package_modules())
+    graph = {module: set() for module in modules}
+    for module, path in modules.items():
+        for _, target in imported(path, module, path.endswith("__init__.py")):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]  # from .x import name: the module x
+            if target and target != module and target != "tinybert" and module != "tinybert":
+                graph[module].add(target)
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a < b and a in graph.get(b, ()))
+    assert not cycles, cycles

@@ -48,7 +48,7 @@ from .fast_tokenizer import (
     is_wordpiece_bert,
     paddlenlp_encode,
 )
-from .features import fingerprint_of
+from .features import Features, fingerprint_of
 from .glue import check_readable, iter_examples
 from .tasks import TaskSpec
 
@@ -126,8 +126,6 @@ class TokenStore:
 
     def to_features(self):
         """The examples as an in-memory ``Features`` table (dev sets: small)."""
-        from .features import Features
-
         rows = [self.example(i) for i in range(len(self))]
         return Features([r[0].tolist() for r in rows], [r[1].tolist() for r in rows], np.asarray(self.labels).copy())
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 from ..data.batches import TaskBatches
-from ..data.features import TaskData, load_task_data
+from ..data.task_data import TaskData, load_task_data
 from ..runtime import choose_device, set_seed
 from ..settings import TrainingSettings
 from .accelerate import resolve_amp
