@@ -6,7 +6,6 @@ GPU would answer (compute capability, TensorRT's libraries, a CUDA provider) Pad
 Runtime's own query functions are patched, never our code. What needs a real GPU is
 scripts/gpu_check.sh's job.
 """
-import json
 import os
 import re
 import subprocess
@@ -261,7 +260,8 @@ def test_the_paddle_26_leg_pins_what_the_main_requirements_pin_but_paddle_and_it
         return found
 
     main, leg = pins("requirements.txt", "requirements-test.txt"), pins("requirements-paddle26.txt")
-    changed = {name: (main.get(name), leg.get(name)) for name in set(main) | set(leg) if main.get(name) != leg.get(name)}
+    changed = {name: (main.get(name), leg.get(name)) for name in set(main) | set(leg)
+               if main.get(name) != leg.get(name)}
     assert changed == {"paddlepaddle": ("3.3.1", "2.6.2"), "paddle2onnx": ("2.1.0", "1.3.1")}
 
 

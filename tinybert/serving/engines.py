@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from .latency import INPUT_NAMES, default_threads
+from .latency import default_threads
 
 ONNX_MODEL = "model.onnx"
 TRT_WORKSPACE = 1 << 30
@@ -61,8 +61,9 @@ def paddle_files(directory: str, manifest: dict) -> Tuple[str, str]:
     major = int(str(paddle.__version__).split(".")[0])
     if graphs[0].endswith(".json") and 0 < major < 3:
         written = manifest.get("paddle_version", "3.x")
-        raise UserError(f"{directory} was exported by Paddle {written} (a PIR graph, {graphs[0]}), which Paddle "
-                        f"{paddle.__version__} cannot read; export it again with this Paddle, or serve it with Paddle 3")
+        raise UserError(f"{directory} was exported by Paddle {written} (a PIR graph, {graphs[0]}), which "
+                        f"Paddle {paddle.__version__} cannot read; export it again with this Paddle, or serve it "
+                        f"with Paddle 3")
     return os.path.join(directory, graphs[0]), os.path.join(directory, params[0])
 
 
@@ -85,8 +86,9 @@ def tensorrt_runtime() -> Tuple[Optional[str], str]:
         runtime = (0, 0, 0)
     if not any(runtime):
         wanted = ".".join(str(v) for v in compiled)
-        return None, (f"this Paddle build was compiled with TensorRT {wanted} but its libraries (libnvinfer) are not "
-                      f"found; install TensorRT {wanted.rsplit('.', 1)[0]} and add its lib directory to LD_LIBRARY_PATH")
+        return None, (f"this Paddle build was compiled with TensorRT {wanted} but its libraries (libnvinfer) are "
+                      f"not found; install TensorRT {wanted.rsplit('.', 1)[0]} and add its lib directory to "
+                      f"LD_LIBRARY_PATH")
     return ".".join(str(v) for v in runtime), ""
 
 
@@ -202,7 +204,9 @@ class PaddleInferenceBackend:
         kernels = cpu_kernels or manifest.get("cpu_kernels", "mkl")
         threads = threads or default_threads()
         self._scratch = None  # holds the shape-range file while the predictor lives
-        trt_version, shape_file = self._tensorrt(graph, params, manifest, device, max_batch) if tensorrt else (None, None)
+        trt_version, shape_file = None, None
+        if tensorrt:
+            trt_version, shape_file = self._tensorrt(graph, params, manifest, device, max_batch)
         self.config = paddle_config(graph, params, device, threads, onednn=kernels == "onednn", tensorrt=shape_file,
                                     max_batch=max_batch)
         self.predictor = inference.create_predictor(self.config)

@@ -20,7 +20,7 @@ import numpy as np
 from ..data.features import Features, collate, eval_batches
 from ..errors import UserError
 from ..paths import check_readable_file
-from .engines import BACKENDS, ONNX_MODEL  # noqa: F401  (BACKENDS: scripts/benchmark.py builds runners from it)
+from .engines import BACKENDS  # noqa: F401  (scripts/benchmark.py builds its runners from it)
 from .latency import INPUT_NAMES
 
 MANIFEST = "manifest.json"
