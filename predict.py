@@ -26,7 +26,9 @@ def parse_args(argv=None) -> PredictSettings:
     add("--batch_size", type=int, help="inputs per runtime call (sorted by length)")
     add("--truncate", action="store_true",
                         help="cut inputs longer than the export's max_seq_length instead of refusing them")
-    add("--device", help="cpu (default) or gpu")
+    add("--device", help="cpu (default) or gpu (falls back to the CPU, saying so, when there is none)")
+    add("--tensorrt", action="store_true",
+                        help="Paddle exports on a GPU: run through TensorRT (needs its libraries; off by default)")
     add("--threads", type=int, help="CPU threads (default: all cores)")
     return settings_from(PredictSettings, parser.parse_args(argv))
 

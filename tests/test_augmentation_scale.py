@@ -3,6 +3,7 @@
 The promise checked here: ``train_aug.tsv`` is the same bytes whatever the chunk size, the
 batch size, an interruption and resumption, or the number of processes, for the same seed.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -174,3 +175,51 @@ def test_two_processes_write_the_file_of_one(mrpc, assets, tmp_path):
     with open(copy / "MRPC" / "train_aug.tsv", "rb") as handle:
         assert handle.read() == reference
     assert not os.path.exists(parts_dir(copy, "MRPC"))
+
+
+# --- issue 28: the device and precision the parts were scored on ---------------------------------
+
+def test_parts_scored_on_another_device_are_refused_in_one_line_and_touched_not(cola, assets, capsys):
+    broken, reference = cola
+    parts = parts_dir(broken, "CoLA")
+    path = os.path.join(parts, MANIFEST)
+    with open(path, encoding="utf-8") as handle:
+        written = json.load(handle)
+    assert written["compute"] == {"device": "cpu", "precision": "float32"}
+    written["compute"] = {"device": "gpu (NVIDIA A100-SXM4-40GB)", "precision": "tf32"}  # what a GPU run records
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(written, handle)
+    before = {name: open(os.path.join(parts, name), "rb").read() for name in os.listdir(parts)}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        data_augmentation.main(flags(broken, "CoLA", assets, "--chunk_rows", "4"))
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert "scored on gpu (NVIDIA A100-SXM4-40GB) in tf32, this run scores on cpu in float32" in err[0]
+    assert {name: open(os.path.join(parts, name), "rb").read() for name in os.listdir(parts)} == before
+    written["compute"] = {"device": "cpu", "precision": "float32"}  # put back: the run finishes, same bytes
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(written, handle)
+    assert augmented(broken, "CoLA", assets, "--chunk_rows", "4") == reference
+
+
+def test_the_compute_record_names_the_gpu_and_whether_its_matmuls_are_tf32(monkeypatch):
+    import paddle
+
+    monkeypatch.setattr(paddle.device.cuda, "get_device_name", lambda device=None: "NVIDIA A100")
+    monkeypatch.setattr(paddle.base.core, "get_cublas_switch", lambda: True, raising=False)
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
+    settings = AugmentSettings(task_name="SST-2", pretrained_bert_model="mlm", device="gpu")
+    for capability, precision in (((8, 0), "tf32"), ((7, 5), "float32")):
+        monkeypatch.setattr(paddle.device.cuda, "get_device_capability", lambda device=None: capability)
+        assert augment.compute_record(settings, "gpu:0") == {"device": "gpu (NVIDIA A100)", "precision": precision}
+    monkeypatch.setattr(paddle.device.cuda, "get_device_capability", lambda device=None: (8, 0))
+    monkeypatch.setenv("NVIDIA_TF32_OVERRIDE", "0")
+    assert augment.compute_record(settings, "gpu:0")["precision"] == "float32"
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE")
+    monkeypatch.setattr(paddle.base.core, "get_cublas_switch", lambda: False, raising=False)
+    assert augment.compute_record(settings, "gpu:0")["precision"] == "float32"
+    glove_only = AugmentSettings(task_name="SST-2", pretrained_bert_model="none", glove_embs="g.txt", device="gpu")
+    assert augment.compute_record(glove_only, "gpu:0") == {"device": "cpu", "precision": "float32"}  # numpy
+    assert augment.compute_record(settings, "cpu") == {"device": "cpu", "precision": "float32"}  # fell back

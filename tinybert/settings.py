@@ -166,9 +166,10 @@ class ExportSettings(_Checked):
     calibration_examples: int = 300
     cpu_kernels: str = "mkl"
     per_channel: bool = True
-    tolerance: float = 1e-4
+    tolerance: Optional[float] = None  # None: 1e-4 on the CPU, 1e-2 on a GPU (docs/deploying.md)
     eval_batch_size: int = 32
     skip_bad_rows: bool = False
+    tensorrt: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,3 +182,4 @@ class PredictSettings(_Checked):
     truncate: bool = False
     device: str = "cpu"
     threads: Optional[int] = None
+    tensorrt: bool = False

@@ -609,6 +609,25 @@ def output_settings(settings, spec: TaskSpec, sampling: Sampling) -> dict:
             "chunk_rows": settings.chunk_rows, "segmented": settings.segmented}
 
 
+def compute_record(settings, device: str) -> Dict[str, str]:
+    """Where the candidates are scored, and in what precision (the parts' manifest compares it).
+
+    The masked LM runs on ``device`` (``Distribution.start`` set it, falling back to the CPU with
+    one line); GloVe neighbours are numpy float32 on the CPU whatever the device. On a GPU the
+    precision is TF32 when Paddle lets cuBLAS use it (compute capability 8.0 and newer, unless
+    ``NVIDIA_TF32_OVERRIDE=0``), float32 otherwise.
+    """
+    cpu = {"device": "cpu", "precision": "float32"}
+    if str(settings.pretrained_bert_model).lower() == NO_MODEL or not device.startswith("gpu"):
+        return cpu
+    import paddle
+
+    major, _ = paddle.device.cuda.get_device_capability()
+    switch = getattr(paddle.base.core, "get_cublas_switch", None)  # TF32 allowed for cuBLAS (Paddle's default)
+    tf32 = major >= 8 and os.environ.get("NVIDIA_TF32_OVERRIDE") != "0" and (switch is None or bool(switch()))
+    return {"device": f"gpu ({paddle.device.cuda.get_device_name()})", "precision": "tf32" if tf32 else "float32"}
+
+
 def load_finder(settings, sampling: Sampling, progress: bool) -> CandidateFinder:
     """GloVe (if given), and the masked LM on this process's device (unless
     ``--pretrained_bert_model none``); the device is set by ``Distribution.start``."""
@@ -653,13 +672,16 @@ def run(settings, progress: bool = True) -> str:
     chunks = -(-total // settings.chunk_rows)
     target = os.path.join(directory, spec.aug_file)
     parts = Parts(target)
-    wanted = manifest(source, total, chunks, output_settings(settings, spec, sampling))
-    parts.check(wanted)  # every rank: the same files, the same verdict, before anyone writes
     uses_model = str(settings.pretrained_bert_model).lower() != NO_MODEL
     dist = Distribution.start(choose_device(settings.device) if uses_model else "cpu")
+    wanted = manifest(source, total, chunks, output_settings(settings, spec, sampling),
+                      compute_record(settings, dist.device))
+    parts.check(wanted)  # every rank: the same files, the same verdict, before anyone writes
     finder = load_finder(settings, sampling, progress)
     os.makedirs(directory, exist_ok=True)
     done = dist.broadcast(parts.begin(wanted) if dist.is_main else None, "process 0 to list the finished parts")
+    if not dist.is_main:
+        parts.check(wanted)  # rank 0's manifest: a rank on another kind of GPU must not add its parts
     todo = sorted(set(range(chunks)) - set(done))
     mine = set(todo[dist.rank::dist.world_size])
     size_of = lambda i: min(settings.chunk_rows, total - i * settings.chunk_rows)  # noqa: E731

@@ -6,15 +6,18 @@ into chunks of ``--chunk_rows``; chunk ``i``'s output lines go to
 ``<task_dir>/train_aug.tsv.parts/part-<i>.tsv``, written under a temporary name and renamed,
 so a part file that exists is complete. ``manifest.json`` beside them records everything the
 lines depend on (the input's size and sha256, N, M, p, seed, the model, the GloVe file and
-its limit, ``--skip_bad_rows``, the chunk size, ``--segmented``): a later run with the same manifest writes
-only the missing parts; a run with another one is refused, naming what changed. When every
+its limit, ``--skip_bad_rows``, the chunk size, ``--segmented``, and the device and precision
+the masked LM scores candidates in): a later run with the same manifest writes only the
+missing parts; a run with another one is refused, naming what changed. When every
 part exists they are concatenated in chunk order under the header into
 ``train_aug.tsv.tmp<pid>``, renamed to ``train_aug.tsv``, and the parts are removed.
 
 Which process writes a part does not matter (every row's random generator is seeded by the
 row's line number, and candidate sets do not depend on the batch), which is what lets
 several processes share the chunks and lets a resumed run equal an uninterrupted one byte
-for byte.
+for byte. That holds on one kind of device in one precision: a GPU's scores differ from the
+CPU's (and TF32's from float32's) by more than the batch noise the top-K tie check absorbs, so
+parts written on different ones are never merged into one file.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from ..errors import UserError
 
 PARTS_SUFFIX = ".parts"
 MANIFEST = "manifest.json"
-FORMAT = 1  # the manifest's layout; a different one is refused like changed settings
+FORMAT = 2  # the manifest's layout (2: with "compute"); a different one is refused like changed settings
 COPY_BYTES = 1 << 20
 
 
@@ -41,11 +44,16 @@ def file_digest(path: str) -> str:
     return sha.hexdigest()
 
 
-def manifest(source: str, rows: int, chunks: int, settings: dict) -> dict:
-    """What the part files depend on: the input file (size, digest) and the output's settings."""
+def manifest(source: str, rows: int, chunks: int, settings: dict, compute: dict) -> dict:
+    """What the part files depend on: the input file (size, digest), the output's settings and
+    where the candidates are scored (``compute``: ``{"device", "precision"}``)."""
     return {"format": FORMAT, "input": {"file": os.path.basename(source), "bytes": os.path.getsize(source),
                                         "sha256": file_digest(source)},
-            "settings": settings, "rows": rows, "chunks": chunks}
+            "settings": settings, "compute": compute, "rows": rows, "chunks": chunks}
+
+
+def describe_compute(compute: dict) -> str:
+    return f"{compute.get('device')} in {compute.get('precision')}"
 
 
 def differences(old: dict, new: dict) -> List[str]:
@@ -61,6 +69,9 @@ def differences(old: dict, new: dict) -> List[str]:
     for key, value in new["settings"].items():
         if old["settings"].get(key) != value:
             changed.append(f"{key} {old['settings'].get(key)} -> {value}")
+    if (old.get("compute") or {}) != new["compute"]:
+        changed.append(f"its parts were scored on {describe_compute(old.get('compute') or {})}, this run scores on "
+                       f"{describe_compute(new['compute'])} (the candidate sets can differ between the two)")
     return changed
 
 

@@ -7,13 +7,16 @@ PaddleNLP or this package.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from ..training.checkpoint import atomic_directory
 
 PREFIX = "model"
+# what paddle.jit.save writes beside model.pdiparams: a PIR program (Paddle 3.x) or a ProgramDesc (Paddle 2.x)
+GRAPH_SUFFIXES = (".json", ".pdmodel")
+PARAMS_SUFFIX = ".pdiparams"
 
 
 def export(model, export_dir: str) -> str:
@@ -23,9 +26,11 @@ def export(model, export_dir: str) -> str:
     return os.path.join(export_dir, PREFIX)
 
 
-def save_inference_model(model, directory: str) -> str:
-    """``jit.to_static`` + ``jit.save`` into ``directory`` (``model.json`` + ``model.pdiparams``).
+def save_inference_model(model, directory: str) -> List[str]:
+    """``jit.to_static`` + ``jit.save`` into ``directory``; the names of the graph and weight files written.
 
+    Paddle 3.x writes ``model.json`` (a PIR program), Paddle 2.6 ``model.pdmodel``: the names are
+    read back from the directory rather than assumed, and an export records them in its manifest.
     Batch and sequence length are left dynamic (``InputSpec([None, None])``) so one exported
     graph serves dynamic padding and any batch size.
     """
@@ -45,7 +50,17 @@ def save_inference_model(model, directory: str) -> str:
 
     static = paddle.jit.to_static(Inference(model), input_spec=specs, full_graph=True)
     paddle.jit.save(static, os.path.join(directory, PREFIX))
-    return os.path.join(directory, PREFIX)
+    return written_files(directory)
+
+
+def written_files(directory: str) -> List[str]:
+    """``[graph, weights]`` as ``paddle.jit.save`` named them in ``directory``."""
+    graphs = [PREFIX + suffix for suffix in GRAPH_SUFFIXES if os.path.isfile(os.path.join(directory, PREFIX + suffix))]
+    params = PREFIX + PARAMS_SUFFIX
+    if len(graphs) != 1 or not os.path.isfile(os.path.join(directory, params)):
+        raise RuntimeError(f"paddle.jit.save wrote {sorted(os.listdir(directory))} in {directory}; expected one of "
+                           f"{', '.join(PREFIX + s for s in GRAPH_SUFFIXES)} and {params}")
+    return [graphs[0], params]
 
 
 def load(export_dir: str):

@@ -1,7 +1,7 @@
 """Serving an exported classifier: :class:`Predictor` over Paddle Inference or ONNX Runtime.
 
 An export directory (written by ``export_model.py``) holds the model file(s), the tokenizer
-files and ``manifest.json``. At serving time only the tokenizer and the runtime are needed:
+files and ``manifest.json``; the runtimes themselves are :mod:`tinybert.serving.engines`. At serving time only the tokenizer and the runtime are needed:
 no PaddleNLP model class is built, so what answers is exactly the graph that was checked
 against the dygraph model when it was exported.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -19,12 +20,11 @@ import numpy as np
 from ..data.features import Features, collate, eval_batches
 from ..errors import UserError
 from ..paths import check_readable_file
-from .latency import INPUT_NAMES, default_threads
+from .engines import BACKENDS  # noqa: F401  (scripts/benchmark.py builds its runners from it)
+from .latency import INPUT_NAMES
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-PADDLE_MODEL, PADDLE_PARAMS = "model.json", "model.pdiparams"
-ONNX_MODEL = "model.onnx"
 FORMATS = ("paddle", "onnx")
 PRECISIONS = ("float32", "int8")
 
@@ -66,105 +66,6 @@ def read_manifest(directory: str) -> dict:
     return manifest
 
 
-# ------------------------------------------------------------------ runtimes
-class PaddleInferenceBackend:
-    """``paddle.inference`` predictor: oneDNN or Paddle's MKL kernels on CPU; GPU, and
-    TensorRT when the Paddle build has it, on ``device='gpu'``.
-
-    Which CPU kernels is recorded in the manifest (``cpu_kernels``) by the export check.
-    The default is Paddle's own kernels (MKL for matmuls): they reproduce dygraph exactly and
-    cost nothing per new input shape. oneDNN (``export_model.py --cpu_kernels onednn``) was
-    about 2x faster at batch 32 on MiniLM here, but it builds kernels for every new input shape
-    (batch 1 with dynamic padding sees a new length almost every call: slower than dygraph
-    here), and on a tiny random TinyBERT it differed from dygraph by 1.1e-4 on logits of 0.008
-    (a 1.4% relative error, not rounding); when the check fails that way the export falls back
-    to the MKL kernels.
-
-    Batch and sequence length are dynamic in the saved graph (``InputSpec([None, None])``),
-    so one predictor serves any batch. On CPU the oneDNN kernel cache is bounded because it
-    keeps one entry per input shape. On TensorRT the engine needs the shape range up front:
-    batch 1..``max_batch``, length 1..``max_seq_length``.
-    """
-
-    name = "Paddle Inference"
-
-    def __init__(self, directory: str, manifest: dict, device: str = "cpu", threads: Optional[int] = None,
-                 max_batch: int = 64, tensorrt: bool = True, cpu_kernels: Optional[str] = None):
-        from paddle import inference
-
-        kernels = cpu_kernels or manifest.get("cpu_kernels", "mkl")
-        self.config = paddle_config(directory, manifest, device, threads or default_threads(), max_batch, tensorrt,
-                                    onednn=kernels == "onednn")
-        self.predictor = inference.create_predictor(self.config)
-        self.input_names = list(self.predictor.get_input_names())
-        self.output_name = self.predictor.get_output_names()[0]
-
-    def run(self, batch: Dict[str, np.ndarray]) -> np.ndarray:
-        for name in self.input_names:
-            handle = self.predictor.get_input_handle(name)
-            value = np.ascontiguousarray(batch[name])
-            handle.reshape(list(value.shape))
-            handle.copy_from_cpu(value)
-        self.predictor.run()
-        return self.predictor.get_output_handle(self.output_name).copy_to_cpu()
-
-
-def paddle_config(directory: str, manifest: dict, device: str, threads: int, max_batch: int = 64,
-                  tensorrt: bool = True, onednn: bool = False):
-    """The ``paddle.inference.Config`` for an export (split out so the GPU path is testable on CPU)."""
-    from paddle import inference
-
-    config = inference.Config(os.path.join(directory, PADDLE_MODEL), os.path.join(directory, PADDLE_PARAMS))
-    config.disable_glog_info()
-    if str(device).startswith("gpu"):
-        device_id = int(device.split(":")[1]) if ":" in device else 0
-        config.enable_use_gpu(256, device_id)
-        if tensorrt and inference.get_trt_compile_version() != (0, 0, 0):
-            length = int(manifest["max_seq_length"])
-            config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max_batch, min_subgraph_size=5,
-                                          precision_mode=inference.PrecisionType.Float32, use_static=False,
-                                          use_calib_mode=False)
-            lowest = {name: [1, 1] for name in INPUT_NAMES}
-            highest = {name: [max_batch, length] for name in INPUT_NAMES}
-            typical = {name: [min(32, max_batch), max(1, length // 2)] for name in INPUT_NAMES}
-            config.set_trt_dynamic_shape_info(lowest, highest, typical)
-    else:
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(threads)
-        if onednn:
-            config.enable_mkldnn()
-            config.set_mkldnn_cache_capacity(32)  # one cached kernel set per input shape: bound it
-        else:
-            config.disable_mkldnn()
-    return config
-
-
-class OnnxRuntimeBackend:
-    """ONNX Runtime session (CPU; CUDA provider first when asked for and installed)."""
-
-    name = "ONNX Runtime"
-
-    def __init__(self, directory: str, manifest: dict, device: str = "cpu", threads: Optional[int] = None, **_):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # the converter leaves unused constants ORT warns about
-        providers = ["CPUExecutionProvider"]
-        if str(device).startswith("gpu") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(os.path.join(directory, ONNX_MODEL), options, providers=providers)
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def run(self, batch: Dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, {name: batch[name] for name in self.input_names})[0]
-
-
-BACKENDS = {"paddle": PaddleInferenceBackend, "onnx": OnnxRuntimeBackend}
-
-
 # ------------------------------------------------------------------ predictor
 class Predictor:
     """Classify sentences or sentence pairs with an exported model.
@@ -172,11 +73,12 @@ class Predictor:
     ``predict(["a fine film", ...])`` (pairs as 2-tuples) returns one dict per input, in
     input order: ``{"label", "probabilities"}`` for classification, ``{"score"}`` for STS-B.
     Inputs longer than the export's ``max_seq_length`` WordPieces are refused unless
-    ``truncate`` (then they are cut as at training time).
+    ``truncate`` (then they are cut as at training time). ``device="gpu"`` without a usable GPU
+    runs on the CPU after one ``warning:`` line; :meth:`describe` says what runs the model.
     """
 
     def __init__(self, model_dir: str, device: str = "cpu", threads: Optional[int] = None, batch_size: int = 32,
-                 truncate: bool = False, cpu_kernels: Optional[str] = None):
+                 truncate: bool = False, cpu_kernels: Optional[str] = None, tensorrt: bool = False):
         from paddlenlp.transformers import BertTokenizer
 
         self.model_dir = model_dir
@@ -192,7 +94,16 @@ class Predictor:
             raise UserError(f"{model_dir}: the tokenizer files (vocab.txt) are unusable "
                             f"({str(err).splitlines()[0][:160]}); re-run export_model.py") from None
         self.backend = BACKENDS[self.manifest["format"]](model_dir, self.manifest, device=device, threads=threads,
-                                                         max_batch=self.batch_size, cpu_kernels=cpu_kernels)
+                                                         max_batch=self.batch_size, cpu_kernels=cpu_kernels,
+                                                         tensorrt=tensorrt)
+
+    @property
+    def engine(self) -> dict:
+        """What runs the model: runtime and version, device or ONNX Runtime providers, TensorRT."""
+        return self.backend.engine
+
+    def describe(self) -> str:
+        return self.backend.describe()
 
     # -- encoding
     def _texts(self, item: Text, position: int) -> tuple:
@@ -266,8 +177,6 @@ def read_lines(path: str):
 
 
 def _numbered_lines(path: str):
-    import sys
-
     if path == "-":
         handle = sys.stdin
     else:
@@ -295,13 +204,16 @@ def split_columns(number: int, line: str, predictor: "Predictor", source: str) -
     return tuple(columns)
 
 
-def run_cli_predict(settings) -> None:
-    """predict.py: one JSON line per input line, in input order, streamed in chunks."""
+def run_cli_predict(settings) -> int:
+    """predict.py: one JSON line per input line, in input order, streamed in chunks; at the end,
+    one line on standard error says how many and what ran the model (runtime, device or ONNX
+    Runtime providers), so an error stays the only line on a failed run. Returns the count."""
     lines = read_lines(settings.input)  # checks --input before the model loads
-    predictor = Predictor(settings.model_dir, device=settings.device, threads=settings.threads, batch_size=settings.batch_size,
-                          truncate=settings.truncate)
+    predictor = Predictor(settings.model_dir, device=settings.device, threads=settings.threads,
+                          batch_size=settings.batch_size, truncate=settings.truncate, tensorrt=settings.tensorrt)
     source = "<stdin>" if settings.input == "-" else settings.input
     chunk: List[tuple] = []
+    done = [0]
 
     def flush():
         numbers = [n for n, _ in chunk]
@@ -309,6 +221,7 @@ def run_cli_predict(settings) -> None:
         features = predictor.encode(texts, first_position=1)
         for number, result in zip(numbers, predictor.results(predictor.logits(features))):
             print(json.dumps({"line": number, **result}), flush=False)
+        done[0] += len(chunk)
         chunk.clear()
 
     for number, line in lines:
@@ -317,6 +230,9 @@ def run_cli_predict(settings) -> None:
             _encode_checked(flush, chunk, source)
     if chunk:
         _encode_checked(flush, chunk, source)
+    sys.stdout.flush()
+    print(f"predict: {done[0]} input(s) classified by {predictor.describe()}", file=sys.stderr, flush=True)
+    return done[0]
 
 
 def _encode_checked(flush, chunk, source):
