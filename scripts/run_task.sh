@@ -7,7 +7,7 @@
 #   e.g. GLUE_DIR=./glue DEVICE=gpu bash scripts/run_task.sh SST-2
 #        AUGMENT=1 GLOVE_EMBS=./glove.6B.300d.txt bash scripts/run_task.sh RTE --skip_bad_rows
 #
-# Hyperparameters come from configs/glue.json (python -m tinybert.data.hparams TASK KEY); every one
+# Hyperparameters come from tinybert/data/glue.json (python -m tinybert.data.hparams TASK KEY); every one
 # can be overridden by an environment variable. Extra flags go to finetune_teacher.py and both
 # task_distill.py stages, after the defaults, so they win (e.g. --max_seq_length 128); the
 # final evaluation honours --max_seq_length/--skip_bad_rows/--eval_batch_size and ignores the rest.
@@ -27,7 +27,7 @@
 #   NPROC=1  GPUS=  training processes: with NPROC>1 or GPUS=0,1,... every training stage runs under
 #                   python -m paddle.distributed.launch (logs in <stage dir>/launch_logs/); the
 #                   batch size is per process, so the global batch is NPROC (or #GPUS) x BATCH_SIZE
-#   HPARAMS_CONFIG=configs/glue.json   another hyperparameter table
+#   HPARAMS_CONFIG=tinybert/data/glue.json   another hyperparameter table
 # Augmentation (AUGMENT=1; both stages then train on train_aug.tsv with --use_aug):
 #   GLOVE_EMBS=<GloVe text file>  AUG_BERT=bert-base-uncased (masked LM, or "none": GloVe only)
 #   AUG_N, AUG_P, AUG_M (default: augment_n, augment_p, augment_k of the table), AUG_FLAGS

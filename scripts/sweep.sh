@@ -6,7 +6,7 @@
 #
 #   TASKS        tasks to run (default: the eight of the paper's table:
 #                CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE)
-#   INTER_LRS    stage-1 learning rates  (default: each task's inter_lr in configs/glue.json)
+#   INTER_LRS    stage-1 learning rates  (default: each task's inter_lr in tinybert/data/glue.json)
 #   PRED_LRS     stage-2 learning rates  (default: each task's pred_lr)
 #   BATCH_SIZES  distillation batch sizes (default: each task's batch_size)
 #   TEMPERATURES stage-2 temperatures    (default: each task's temperature)

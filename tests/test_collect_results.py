@@ -103,4 +103,4 @@ def test_sweep_runs_the_grid_and_gathers_one_table(tmp_path):
     assert (tmp_path / "sweep" / "sweep_results.md").is_file()
     record = json.loads((tmp_path / "sweep" / "runs" / "bs32_ilr5e-05_plr1e-4_T1.0" / "SST-2" / "results.json")
                         .read_text())
-    assert record["max_seq_length"] == {"teacher": 128, "student": 64}  # each at its configs/glue.json length
+    assert record["max_seq_length"] == {"teacher": 128, "student": 64}  # each at its tinybert/data/glue.json length

@@ -2,16 +2,17 @@
 control messages in host memory only, the device and random state each rank restores.
 
 The long tests run the real entry point under ``paddle.distributed.launch`` (gloo, CPU) with rank
-0 working alone for longer than gloo's 30 s: building token stores of a generated file with
-PaddleNLP's tokenizer in this process (``TINYBERT_FAST_TOKENIZER=0``, ``TINYBERT_STORE_WORKERS=0``:
-the slow path, so the file stays small), then evaluating a dev set large enough that one
-process would take longer than 30 s.
+0 working alone for longer than gloo's 30 s (rank 1 reports how long it waited): building token
+stores of a generated 400,000-row file with PaddleNLP's tokenizer in this process
+(``TINYBERT_FAST_TOKENIZER=0``, ``TINYBERT_STORE_WORKERS=0``: the slow path, so the file stays
+small), then evaluating a 60,000-row dev set, which both ranks share.
 """
 import ast
 import glob
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -69,12 +70,13 @@ def build_seconds(cache):
 
 
 def test_rank_zero_builds_stores_alone_for_longer_than_gloo_allows_and_both_ranks_finish_identical(work):
-    write_sst2(work / "big" / "SST-2", train_rows=200, aug_rows=150_000, dev_rows=60_000)
+    write_sst2(work / "big" / "SST-2", train_rows=200, aug_rows=400_000, dev_rows=60_000)
     result, logs = run(work, "big", stage_one("big-run", "big", "--max_steps", "2", "--save_steps", "2",
                                               "--logging_steps", "1"), slow_stores())
     assert result.returncode == 0, result.stdout[-2000:] + "\n".join(log[-3000:] for log in logs)
-    assert build_seconds(work / "big-run" / "cache") > 30  # rank 0 worked alone past gloo's default
-    assert "process 1: waiting for process 0 to build the token stores" in logs[1]
+    waited = re.search(r"process 1: waited (\d+) s for process 0 to build the token stores", logs[1])
+    assert waited and int(waited.group(1)) > 30, logs[1][-2000:]  # past gloo's 30-second default
+    assert build_seconds(work / "big-run" / "cache") > 30
     digests = [DIGEST.findall(log) for log in logs]
     assert digests[0] and digests[0] == digests[1]
     with open(work / "big-run" / "eval_results.jsonl", encoding="utf-8") as handle:

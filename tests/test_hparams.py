@@ -1,4 +1,4 @@
-"""configs/glue.json and tinybert.data.hparams: the paper's per-task table as data
+"""tinybert/data/glue.json and tinybert.data.hparams: the paper's per-task table as data
 (docs/math.md#paper-settings, docs/formats.md#per-task-hyperparameter-table)."""
 import json
 import os

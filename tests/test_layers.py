@@ -13,6 +13,7 @@ LEVELS = {
     "serving": 4,
     "distillation": 5, "augmentation": 5,
     "report": 6, "cli": 6, "api": 6, "tools": 6,
+    "commands": 7,
 }
 
 

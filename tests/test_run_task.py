@@ -14,7 +14,7 @@ STAGE_OUTPUTS = ("teacher/best_model", "inter/best_inter_model", "pred/best_mode
 
 
 def tiny_env(work, **overrides):
-    """Tiny models, tiny steps; hyperparameters not overridden come from configs/glue.json."""
+    """Tiny models, tiny steps; hyperparameters not overridden come from tinybert/data/glue.json."""
     env = dict(os.environ)
     env.update(PYTHON=sys.executable, TEACHER=str(work / "teacher0"), STUDENT=str(work / "student0"),
                GLUE_DIR=str(work / "glue"), OUT_DIR=str(work / "out"), DEVICE="cpu", MAX_STEPS="4",

@@ -139,7 +139,7 @@ class AugmentSettings(_Checked):
     pretrained_bert_model: str = "bert-base-uncased"
     glove_embs: Optional[str] = None
     glue_dir: Optional[str] = None
-    N: Optional[int] = None  # None: the task's augment_n in configs/glue.json
+    N: Optional[int] = None  # None: the task's augment_n in tinybert/data/glue.json
     M: int = 15
     p: float = 0.4
     seed: int = 42

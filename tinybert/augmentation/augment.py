@@ -571,7 +571,7 @@ def augment_chunk(rows: Sequence[Row], spec: TaskSpec, finder: CandidateFinder, 
 # --- loading and the command ------------------------------------------------------------------
 
 def default_n(spec: TaskSpec, table: Optional[str] = None) -> int:
-    """N for the task: ``augment_n`` of the per-task table (``configs/glue.json``, read by
+    """N for the task: ``augment_n`` of the per-task table (``tinybert/data/glue.json``, read by
     :mod:`tinybert.data.hparams`), the one place the paper's per-task values live."""
     from ..data.hparams import task_hparams
 
@@ -580,8 +580,8 @@ def default_n(spec: TaskSpec, table: Optional[str] = None) -> int:
         n = int(value)
     except (TypeError, ValueError):
         raise UserError(f"the hyperparameter table has no usable augment_n for {spec.name} ({value!r}); "
-                        f"fix configs/glue.json or pass --N") from None
-    require(n >= 0, f"configs/glue.json: augment_n of {spec.name} is {n}; it must be 0 or more")
+                        f"fix tinybert/data/glue.json or pass --N") from None
+    require(n >= 0, f"tinybert/data/glue.json: augment_n of {spec.name} is {n}; it must be 0 or more")
     return n
 
 

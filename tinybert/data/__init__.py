@@ -10,5 +10,5 @@
 - ``task_data``: a task's training split and dev files, in memory or through their stores;
 - ``batches``: the loop's batch sources (a featurized task, a streamed corpus), sharded per rank;
 - ``corpus``: general distillation's streamed, packed, resumable corpus;
-- ``hparams``: the per-task hyperparameter table ``configs/glue.json``.
+- ``hparams``: the per-task hyperparameter table ``tinybert/data/glue.json``.
 """

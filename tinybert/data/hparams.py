@@ -1,4 +1,4 @@
-"""The per-task hyperparameter table (``configs/glue.json``), read by scripts and sweeps.
+"""The per-task hyperparameter table (``tinybert/data/glue.json``), read by scripts and sweeps.
 
 The table is data, not code: ``{"defaults": {...}, "tasks": {"SST-2": {...}}}``. A task's
 settings are the defaults overridden by its own entry. Values are the paper's (TinyBERT
@@ -26,8 +26,7 @@ from typing import Dict, Optional
 from ..errors import UserError, run_cli
 from .tasks import TASKS, get_task
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_PATH = os.path.join(REPOSITORY, "configs", "glue.json")
+DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "glue.json")  # package data: installs with it
 
 
 def load_table(path: Optional[str] = None) -> dict:
@@ -79,7 +78,7 @@ def format_value(value) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m tinybert.data.hparams",
-        description="Print a task's hyperparameter from configs/glue.json (all of them without KEY).")
+        description="Print a task's hyperparameter from tinybert/data/glue.json (all of them without KEY).")
     parser.add_argument("task", help=f"GLUE task, case-insensitive: {', '.join(TASKS)}")
     parser.add_argument("key", nargs="?", help="e.g. max_seq_length, inter_epochs, pred_lr, augment_n")
     parser.add_argument("--config", default=None, help=f"the table (default {DEFAULT_PATH})")

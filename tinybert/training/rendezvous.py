@@ -56,9 +56,11 @@ class Rendezvous:
             self._count(key, 1)
             while True:
                 arrived = self._count(key, 0)
-                if arrived >= self.world_size:
-                    return
                 waited = time.monotonic() - started
+                if arrived >= self.world_size:
+                    if announced:
+                        print(f"process {self.rank}: waited {waited:.0f} s for {what}", file=sys.stderr, flush=True)
+                    return
                 if waited > self.timeout:
                     raise UserError(
                         f"process {self.rank} waited {waited:.0f} s for {what} ({arrived} of {self.world_size} "
