@@ -19,6 +19,11 @@ TESTS=(
   "tests/test_task_distill_cli.py::test_distilled_student_agrees_with_the_teacher_on_the_dev_set"
   "tests/test_task_distill_cli.py::test_both_stages_append_their_evaluations_and_write_visualdl_logs"
   "tests/test_general_distill.py::test_the_general_student_loads_with_paddlenlp_and_records_its_projections"
+  # two processes under the launcher: training, shared evaluation, control messages, a wait that times out
+  "tests/test_multiprocess.py::test_stage_one_runs_on_two_processes_with_the_projections_inside_the_wrapped_forward"
+  "tests/test_multiprocess.py::test_two_processes_evaluate_and_predict_exactly_what_one_process_computes"
+  "tests/test_distributed_waits.py::test_every_control_message_reaches_gloo_as_an_explicit_host_tensor"
+  "tests/test_distributed_waits.py::test_a_wait_past_its_limit_stops_every_rank_with_one_line_and_leaves_no_half_written_store"
   "tests/test_augmentation_scale.py::test_the_file_does_not_depend_on_chunk_rows_or_batching"
   "tests/test_augmentation_scale.py::test_parts_scored_on_another_device_are_refused_in_one_line_and_touched_not"
   "tests/test_augmentation_scale.py::test_the_compute_record_names_the_gpu_and_whether_its_matmuls_are_tf32"

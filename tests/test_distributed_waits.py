@@ -86,7 +86,7 @@ def test_rank_zero_builds_stores_alone_for_longer_than_gloo_allows_and_both_rank
 
 
 def test_a_wait_past_its_limit_stops_every_rank_with_one_line_and_leaves_no_half_written_store(work):
-    write_sst2(work / "slow" / "SST-2", train_rows=200, aug_rows=30_000, dev_rows=100)
+    write_sst2(work / "slow" / "SST-2", train_rows=200, aug_rows=100_000, dev_rows=100)  # ~12 s alone: well past 3
     result, logs = run(work, "timeout", stage_one("timeout-run", "slow", "--max_steps", "2"),
                        slow_stores(TINYBERT_WAIT_TIMEOUT="3"), timeout=300)
     assert result.returncode != 0
