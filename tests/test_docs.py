@@ -59,3 +59,76 @@ def test_the_docs_link_to_each_other_correctly():
             if not os.path.isfile(os.path.join(ROOT, "docs", target)) or (anchor and anchor not in anchors(target)):
                 broken.append(f"docs/{page} -> {target}#{anchor}")
     assert not broken, ", ".join(broken)
+
+
+# ------------------------------------------------------------------ the README
+COMMAND_SCRIPTS = {"finetune_teacher.py": "finetune_teacher", "task_distill.py": "task_distill",
+                   "data_augmentation.py": "data_augmentation", "general_distill.py": "general_distill",
+                   "export_model.py": "export_model", "predict.py": "predict", "tinybert-finetune": "finetune_teacher",
+                   "tinybert-distill": "task_distill", "tinybert-augment": "data_augmentation",
+                   "tinybert-general": "general_distill", "tinybert-export": "export_model", "tinybert-predict": "predict"}
+FIGURE = re.compile(r"(?<![\w.-])(?:\d+(?:\.\d+)?x|\d+(?:\.\d+)?%|0\.\d{3,4}|\d+(?:\.\d+)? (?:minutes|ms))(?![\w.])")
+
+
+def readme_commands():
+    """(script, arguments) of every command line in the README's code blocks, continuations joined."""
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", read("README.md"), flags=re.S)
+    commands = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0] if not line.lstrip().startswith("printf") else line.split("| ", 1)[-1]
+            words = line.split()
+            for index, word in enumerate(words):
+                name = os.path.basename(word)
+                if name in COMMAND_SCRIPTS:
+                    commands.append((COMMAND_SCRIPTS[name], words[index + 1:]))
+                    break
+    return commands
+
+
+def test_every_command_in_the_readme_parses_with_its_scripts_own_parser():
+    """Flags that exist, values of the right type: each command line goes through the script's
+    parser (environment variables filled in; a line with '...' is checked flag by flag)."""
+    import importlib
+
+    commands = readme_commands()
+    assert {module for module, _ in commands} >= {"finetune_teacher", "task_distill", "data_augmentation",
+                                                   "export_model", "predict"}
+    problems = []
+    for module, arguments in commands:
+        parser_module = importlib.import_module(module)
+        arguments = [re.sub(r"\$\{?(\w+)\}?", lambda m: {"TASK_NAME": "SST-2"}.get(m.group(1), "x"), a)
+                     for a in arguments]
+        if "..." in arguments:
+            known = set(re.findall(r"--\w+", help_of(parser_module)))
+            problems += [f"{module}: {a}" for a in arguments if a.startswith("--") and a not in known]
+            continue
+        try:
+            parser_module.parse_args(arguments)
+        except SystemExit:
+            problems.append(f"{module} {' '.join(arguments)}")
+    assert not problems, problems
+
+
+def help_of(module):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        module.parse_args(["--help"])
+    return out.getvalue()
+
+
+def test_every_figure_the_readme_quotes_is_in_the_dated_benchmarks_page():
+    """A figure appears once, with its date, command and load, in docs/benchmarks.md; the README
+    only quotes it. Code blocks (commands and their sample output) are not figures."""
+    prose = re.sub(r"```.*?```", "", read("README.md"), flags=re.S)
+    benchmarks = read("docs/benchmarks.md")
+    missing = sorted({figure for figure in FIGURE.findall(prose) if figure not in benchmarks})
+    assert FIGURE.findall(prose), "the README quotes no figure at all: the check would be empty"
+    assert not missing, missing
+
+
+def test_the_readme_reads_in_five_minutes():
+    assert len(read("README.md").splitlines()) <= 300

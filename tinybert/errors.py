@@ -136,9 +136,14 @@ def leave_launched(code) -> None:
     if not code:
         for hook in _LEAVING:
             hook()
-    for child in multiprocessing.active_children():
+    children = multiprocessing.active_children()
+    for child in children:
         child.terminate()
+    for child in children:
         child.join(timeout=5)
+        if child.is_alive():  # SIGTERM lost in the child's first instants (Python clears pending signals after fork)
+            child.kill()
+            child.join(timeout=5)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
