@@ -259,7 +259,12 @@ def build_job(settings, spec, dist) -> Job:
     pad = tokenizer.pad_token_id
 
     def evaluate() -> dict:
+        """The hard model's dev metrics; it may be chosen only once the target is reached (before, the
+        selection number is progress - 2, below any metric's range, so a later model replaces it)."""
         metrics = evaluate_task(HardMasked(model, student.hard()), spec, [dev], settings.eval_batch_size, pad)
+        progress = student.progress()
+        if progress < 1.0:
+            metrics["dev_score"], metrics["score"] = metrics["score"], progress - 2.0
         return {**metrics, **student.statistics()}
 
     describe = {"prune_to": target.text, "gated": ",".join(student.gates.gated) or "nothing (the full shape)",
