@@ -2,7 +2,7 @@
 masks; docs/math.md#pruning-while-distilling), then train the result with stage 2 as any student.
 
     python prune_distill.py --teacher_path $TEACHER_DIR --prune_to 3x192 --task_name SST-2 --use_aug \
-        --max_seq_length 64 --batch_size 32 --learning_rate 5e-5 --num_train_epochs 1 \
+        --max_seq_length 64 --batch_size 32 --learning_rate 1e-4 --num_train_epochs 2 \
         --logging_steps 50 --save_steps 100 --output_dir ./tmp/SST-2/prune --device gpu
     python task_distill.py --model_type bert --student_model_name_or_path ./tmp/SST-2/prune/best_pruned_model \
         --teacher_path $TEACHER_DIR --task_name SST-2 --use_aug --max_seq_length 64 --batch_size 32 \
@@ -36,7 +36,8 @@ def parse_args(argv=None) -> PruneSettings:
     add("--use_aug", action="store_true", help="train on <glue_dir>/<TASK>/train_aug.tsv (CLUE: train_aug.json)")
     add("--T", type=float, help="softmax temperature of the prediction-layer loss")
     add("--hidden_weight", type=float, help="weight of the hidden-state terms")
-    add("--attention_weight", type=float, help="weight of the attention-score terms")
+    add("--attention_weight", type=float, help="weight of the attention-score terms (0: hidden states only, "
+                                                "as CoFi)")
     add("--prediction_weight", type=float, help="weight of the prediction-layer term")
     add("--gate_learning_rate", type=float, help="learning rate of the gates' log_alpha")
     add("--gate_init", choices=["importance", "uniform"],

@@ -60,11 +60,11 @@ def test_targets_need_every_goal():
                 "same_runtime_speedup_b32": same32}
     rows = [row("teacher", 0.8), row("teacher", 0.8, runtime="Paddle dygraph"),
             row("3x192 importance", 0.77, 3.0), row("3x192 pruned", 0.79, 3.2),
-            row("2x128 importance", 0.76, 5.5), row("2x128 pruned", 0.78, 5.8),
-            row("2x128 pruned", 0.5, 5.8, runtime="Paddle dygraph")]  # other runtimes do not count
+            row("2x96 importance", 0.76, 5.5), row("2x96 pruned", 0.78, 5.8),
+            row("2x96 pruned", 0.5, 5.8, runtime="Paddle dygraph")]  # other runtimes do not count
     targets = frontier.check_targets(rows)
-    assert targets["met"] is True and targets["fast_student"] == "2x128 pruned"
-    assert targets["pruned_minus_importance_points"] == pytest.approx({"3x192": 2.0, "2x128": 2.0})
+    assert targets["met"] is True and targets["fast_student"] == "2x96 pruned"
+    assert targets["pruned_minus_importance_points"] == pytest.approx({"3x192": 2.0, "2x96": 2.0})
     rows[3]["dev_accuracy"] = 0.78  # 3x192: 97.5%, but only 1 point over importance
     targets = frontier.check_targets(rows)
     assert targets["met"] is False and targets["3x192_keeps_97_percent"] is True

@@ -125,9 +125,9 @@ class PruneSettings(DataSettings, TrainingSettings):
     use_aug: bool = False
     T: float = 1.0
     hidden_weight: float = 1.0
-    attention_weight: float = 1.0
+    attention_weight: float = 0.0  # CoFi distils hidden states only; with scores the classifier collapsed (math.md)
     prediction_weight: float = 1.0
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     gate_learning_rate: float = 0.05
     target_warmup: float = 0.5
     gate_init: str = "importance"
