@@ -63,7 +63,7 @@ def parse_args(argv=None):
 @run_cli
 def main(argv=None):
     from tinybert.errors import require
-    from tinybert.tools.importance import ImportanceData
+    from tinybert.distillation.importance import ImportanceData
     from tinybert.tools.student_builder import build_student, parse_layers
 
     args = parse_args(argv)

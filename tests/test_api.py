@@ -20,6 +20,7 @@ from tinybert.settings import (
     FinetuneSettings,
     GeneralSettings,
     PredictSettings,
+    PruneSettings,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +107,8 @@ ENTRY_POINTS = [
     ("finetune_teacher", FinetuneSettings, ["--task_name", "SST-2", "--output_dir", "o"]),
     ("task_distill", DistillSettings, ["--task_name", "SST-2", "--output_dir", "o", "--teacher_path", "t"]),
     ("general_distill", GeneralSettings, ["--teacher_path", "t", "--corpus", "c.txt", "--output_dir", "o"]),
+    ("prune_distill", PruneSettings, ["--teacher_path", "t", "--prune_to", "3x192", "--task_name", "SST-2",
+                                      "--output_dir", "o"]),
     ("data_augmentation", AugmentSettings, ["--task_name", "SST-2"]),
     ("export_model", ExportSettings, ["--model_dir", "m", "--output_dir", "o", "--task_name", "SST-2"]),
     ("predict", PredictSettings, ["--model_dir", "m", "--input", "-"]),

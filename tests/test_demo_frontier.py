@@ -23,7 +23,7 @@ def test_the_frontier_runs_end_to_end_on_a_tiny_demo_output(tmp_path, capsys):
     out = demo_dir / "frontier"
     rows = result["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
-        (m, rt) for m in ("teacher", "1x16 importance", "1x16 random")
+        (m, rt) for m in ("teacher", "1x16 importance", "1x16 random", "1x16 pruned")
         for rt in ("Paddle dygraph", "ONNX Runtime INT8")}
     by = {(r["model"], r["runtime"]): r for r in rows}
     teacher = by[("teacher", "ONNX Runtime INT8")]
@@ -36,11 +36,13 @@ def test_the_frontier_runs_end_to_end_on_a_tiny_demo_output(tmp_path, capsys):
     assert built["criterion"].startswith("importance") and built["importance_examples"] == 16
     assert json.load(open(out / "1x16" / "random_init" / "config.json"))["hidden_size"] == 16
     assert (out / "1x16" / "random" / "best_model" / "config.json").is_file()
+    pruned = json.load(open(out / "1x16" / "pruned" / "best_model" / "config.json"))  # stage 2 of the pruned model
+    assert (pruned["num_hidden_layers"], pruned["hidden_size"], pruned["num_attention_heads"]) == (1, 16, 1)
     table = (out / "results.md").read_text()
-    assert table.startswith("| model | runtime |") and table.count("\n| 1x16 ") == 4
+    assert table.startswith("| model | runtime |") and table.count("\n| 1x16 ") == 6
     assert result["picture"] and os.path.getsize(out / "frontier.png") > 1000
     saved = json.load(open(out / "results.json"))
-    assert saved["targets"]["student"] == "1x16 importance" and "points_over_random_init" in saved["targets"]
+    assert set(saved["targets"]["pruned_minus_importance_points"]) == {"1x16"}
     assert "| teacher | Paddle dygraph |" in capsys.readouterr().out
 
 
@@ -52,13 +54,30 @@ def test_a_bad_shape_is_a_user_error(shape):
         frontier.parse_shape(shape)
 
 
-def test_targets_need_every_goal(tmp_path):
-    def row(model, runtime, acc, same32=1.0, dyg1=1.0, hidden=16):
-        return {"model": model, "runtime": runtime, "hidden": hidden, "dev_accuracy": acc,
-                "share_of_teacher": acc / 0.8, "same_runtime_speedup_b32": same32, "vs_teacher_dygraph_b1": dyg1}
-    rows = [row("teacher", "Paddle dygraph", 0.8, hidden=32), row("a importance", "Paddle dygraph", 0.79, dyg1=25),
-            row("a importance", "ONNX Runtime INT8", 0.79, same32=3.5), row("a random", "Paddle dygraph", 0.74)]
-    assert frontier.check_targets(rows, 32)["met"] is True
-    rows[-1]["dev_accuracy"] = 0.77  # only 2 points over random init
-    targets = frontier.check_targets(rows, 32)
-    assert targets["met"] is False and targets["points_over_random_init"] == pytest.approx(2.0)
+def test_targets_need_every_goal():
+    def row(model, acc, same32=1.0, runtime="ONNX Runtime INT8"):
+        return {"model": model, "runtime": runtime, "dev_accuracy": acc, "share_of_teacher": acc / 0.8,
+                "same_runtime_speedup_b32": same32}
+    rows = [row("teacher", 0.8), row("teacher", 0.8, runtime="Paddle dygraph"),
+            row("3x192 importance", 0.77, 3.0), row("3x192 pruned", 0.79, 3.2),
+            row("2x96 importance", 0.76, 5.5), row("2x96 pruned", 0.78, 5.8),
+            row("2x96 pruned", 0.5, 5.8, runtime="Paddle dygraph")]  # other runtimes do not count
+    targets = frontier.check_targets(rows)
+    assert targets["met"] is True and targets["fast_student"] == "2x96 pruned"
+    assert targets["pruned_minus_importance_points"] == pytest.approx({"3x192": 2.0, "2x96": 2.0})
+    rows[3]["dev_accuracy"] = 0.78  # 3x192: 97.5%, but only 1 point over importance
+    targets = frontier.check_targets(rows)
+    assert targets["met"] is False and targets["3x192_keeps_97_percent"] is True
+    assert targets["pruned_beats_importance_by_1.5_points"] is False
+    rows[3]["dev_accuracy"], rows[5]["share_of_teacher"] = 0.79, 0.96  # the fast student keeps only 96%
+    assert frontier.check_targets(rows)["five_times_faster_keeps_97_percent"] is False
+
+
+def test_the_pruned_arm_may_not_train_more_than_twice_the_importance_arm():
+    from tinybert.errors import UserError
+
+    args = frontier.parse_args([])
+    assert (args.inter_epochs, args.pred_epochs) == (1.0, 3.0)  # the recipe for cut students
+    frontier.check_budget(args)
+    with pytest.raises(UserError, match="more than twice"):
+        frontier.check_budget(frontier.parse_args(["--prune_epochs", "6"]))

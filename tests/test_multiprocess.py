@@ -290,3 +290,20 @@ def test_two_processes_evaluate_and_predict_exactly_what_one_process_computes(wo
     for name in a.files:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert os.listdir(work / "eval-two" / "cache") and os.listdir(work / "eval-one" / "cache")
+
+
+def test_pruning_runs_on_two_processes_and_slices_one_model(work, finetuned):
+    """Gates and weights stay identical on both ranks (gates are parameters DataParallel syncs;
+    every rank measures the starting importance on the same sample, so none waits alone)."""
+    result, logs = launch(work, "prune", "prune_distill.py", "--teacher_path", "teacher_ft/best_model",
+                          "--prune_to", "2x16", "--task_name", "SST-2", "--glue_dir", "glue", "--device", "cpu",
+                          "--max_seq_length", "32", "--batch_size", "4", "--num_train_epochs", "2",
+                          "--logging_steps", "2", "--save_steps", "4", "--learning_rate", "1e-3",
+                          "--output_dir", "pruned")
+    assert_ranks_agree(result, logs)
+    with open(work / "pruned" / "best_pruned_model" / "pruning.json", encoding="utf-8") as handle:
+        assert json.load(handle)["shape"].startswith("2x16x")
+    from paddlenlp.transformers import BertForSequenceClassification
+
+    model = BertForSequenceClassification.from_pretrained(str(work / "pruned" / "best_pruned_model"))
+    assert model.bert.config.hidden_size == 16 and len(model.bert.encoder.layers) == 2

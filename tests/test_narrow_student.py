@@ -1,4 +1,4 @@
-"""Narrow students cut from the teacher (tinybert.tools.width, .importance, the builder's width flags).
+"""Narrow students cut from the teacher (tinybert.models.width, distillation.importance, the builder's width flags).
 
 The weights are checked against the teacher's, recomputed here in numpy from the recorded
 selection; the importance scores against an independent computation; and the selection
@@ -13,7 +13,8 @@ import pytest
 import tiny
 from scripts_import import load_script
 
-from tinybert.tools import importance, width
+from tinybert.distillation import importance
+from tinybert.models import width
 from tinybert.tools import student_builder as sb
 
 LAYERS, HIDDEN, HEADS, INTER = 3, 32, 4, 64

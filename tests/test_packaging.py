@@ -20,7 +20,7 @@ import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = {"tinybert-finetune": "finetune_teacher.py", "tinybert-augment": "data_augmentation.py",
-            "tinybert-distill": "task_distill.py", "tinybert-general": "general_distill.py",
+            "tinybert-distill": "task_distill.py", "tinybert-general": "general_distill.py", "tinybert-prune": "prune_distill.py",
             "tinybert-export": "export_model.py", "tinybert-predict": "predict.py"}
 
 

@@ -224,6 +224,25 @@ def test_student_shape_cuts_the_student_from_the_fine_tuned_teacher(tmp_path):
     assert again.returncode == 0 and "skip student:" in again.stdout and "skip stage1:" in again.stdout
 
 
+def test_prune_to_prunes_the_fine_tuned_teacher_then_runs_stage_2_on_it(tmp_path):
+    tiny.write_task(str(tmp_path / "glue"), "SST-2", n_train=24, n_dev=8)
+    tiny.make_bert(str(tmp_path / "teacher0"), layers=4, hidden=32, heads=2)
+    result = run_task(tmp_path, "--max_seq_length", "24", PRUNE_TO="2x16", AUGMENT="0", MAX_STEPS="2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    task = tmp_path / "out" / "SST-2"
+    pruned = read_json(task / "prune" / "best_pruned_model" / "pruning.json")
+    assert pruned["target"] == "2x16" and len(pruned["kept_layers_0_based"]) == 2
+    stage2 = read_json(task / "pred" / "run_prediction.json")["arguments"]
+    assert stage2["student_model_name_or_path"] == str(task / "prune" / "best_pruned_model")
+    assert stage2["model_type"] == "bert"
+    record = read_json(task / "results.json")
+    assert record["student"]["layers"] == 2 and record["student"]["hidden_size"] == 16
+    log = [line.split("\t")[:2] for line in (task / "stages.log").read_text().splitlines()]
+    assert log == [["teacher", "ran"], ["prune", "ran"], ["stage2", "ran"]]
+    both = run_task(tmp_path, PRUNE_TO="2x16", STUDENT_SHAPE="2x16")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
 def test_a_malformed_student_shape_is_a_one_line_error(tmp_path):
     result = run_task(tmp_path, STUDENT_SHAPE="3-192")
     assert result.returncode == 2 and result.stderr.count("\n") == 1

@@ -26,6 +26,7 @@ from .settings import (
     FinetuneSettings,
     GeneralSettings,
     PredictSettings,
+    PruneSettings,
 )
 
 
@@ -57,6 +58,14 @@ def distill(settings: DistillSettings = None, **fields) -> dict:
     from .distillation.task import run
 
     return run(_settings(DistillSettings, settings, fields))
+
+
+def prune(settings: PruneSettings = None, **fields) -> dict:
+    """Prune the fine-tuned teacher to ``prune_to`` while distilling from it; returns ``{"best", "stage",
+    "best_dir"}`` (``best_pruned_model/``, an ordinary BERT classifier for stage 2)."""
+    from .distillation.prune import run
+
+    return run(_settings(PruneSettings, settings, fields))
 
 
 def general_distill(settings: GeneralSettings = None, **fields) -> dict:

@@ -27,6 +27,7 @@ CHOICES = {
     "format": ("paddle", "onnx"),
     "precision": ("float32", "int8"),
     "cpu_kernels": ("mkl", "onednn"),
+    "gate_init": ("importance", "uniform"),
 }
 
 
@@ -112,6 +113,25 @@ class DistillSettings(DataSettings, IntermediateSettings, TrainingSettings):
     T: float = 1.0
     use_aug: bool = False
     projection: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneSettings(DataSettings, TrainingSettings):
+    """``prune_distill.py``: prune the fine-tuned teacher to ``prune_to`` while distilling from it."""
+
+    teacher_path: str
+    prune_to: str
+    teacher_model_type: str = "bert"
+    use_aug: bool = False
+    T: float = 1.0
+    hidden_weight: float = 1.0
+    attention_weight: float = 0.0  # CoFi distils hidden states only; with scores the classifier collapsed (math.md)
+    prediction_weight: float = 1.0
+    learning_rate: float = 1e-4
+    gate_learning_rate: float = 0.05
+    target_warmup: float = 0.5
+    gate_init: str = "importance"
+    importance_examples: int = 1024
 
 
 @dataclass(frozen=True, kw_only=True)

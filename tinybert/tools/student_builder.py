@@ -21,8 +21,8 @@ with M = 4 keeps 2, 5, 8, 11.
 How wide: ``hidden_size`` and ``intermediate_size`` (default: the source's; a narrower
 ``hidden_size`` alone scales the FFN by the same ratio). Heads stay the source's. A narrower
 student keeps the dimensions the fine-tuned source needs most on the task's training data
-(``tools.importance``, criterion in docs/math.md#narrow-students-cut-from-the-teacher), its
-weights are cut by ``tools.width``, and its projections start as the selection itself
+(``distillation.importance``, criterion in docs/math.md#narrow-students-cut-from-the-teacher), its
+weights are cut by ``models.width``, and its projections start as the selection itself
 (student dimension i -> the source dimension it came from); at full width they are the identity.
 """
 from __future__ import annotations
@@ -33,7 +33,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..distillation.importance import ImportanceData, teacher_importance
 from ..errors import UserError
+from ..models import width
 from ..paths import check_not_replacing
 from ..models.loading import (
     CONFIG_FILES,
@@ -41,8 +43,6 @@ from ..models.loading import (
     encoder_weights,
     read_state_dict,
 )
-from . import width
-from .importance import ImportanceData, teacher_importance
 
 STUDENT_PREFIX = "tinybert."
 RECORD_FILE = "student_source.json"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class Selection:
     v: List[np.ndarray]  # per layer [H'], likewise
     neurons: List[np.ndarray]  # per layer [I'], increasing
     heads: int
+    source_heads: Optional[int] = None  # the teacher's head count when whole heads were dropped (None: ``heads``)
 
     @property
     def hidden_size(self) -> int:
@@ -52,9 +53,12 @@ class Selection:
 def describe(selection: Selection) -> dict:
     """The selection as JSON-ready lists of teacher indices (the student's record)."""
     listed = lambda indices: [int(i) for i in indices]  # noqa: E731
-    return {"hidden": listed(selection.hidden), "heads": selection.heads,
-            "layers": [{"qk": listed(qk), "v": listed(v), "neurons": listed(n)}
-                       for qk, v, n in zip(selection.qk, selection.v, selection.neurons)]}
+    described = {"hidden": listed(selection.hidden), "heads": selection.heads,
+                 "layers": [{"qk": listed(qk), "v": listed(v), "neurons": listed(n)}
+                            for qk, v, n in zip(selection.qk, selection.v, selection.neurons)]}
+    if selection.source_heads and selection.source_heads != selection.heads:
+        described["source_heads"] = selection.source_heads
+    return described
 
 
 def top(scores: np.ndarray, count: int) -> np.ndarray:
@@ -109,7 +113,7 @@ def _rows_cols(weight: np.ndarray, rows=None, cols=None) -> np.ndarray:
 def slice_layer(weights: Dict[str, np.ndarray], selection: Selection, index: int) -> Dict[str, np.ndarray]:
     """One encoder layer's weights (names relative to the layer) cut to ``selection``'s layer ``index``."""
     hidden, qk, v, neurons = selection.hidden, selection.qk[index], selection.v[index], selection.neurons[index]
-    teacher_head = weights["self_attn.q_proj.weight"].shape[1] // selection.heads
+    teacher_head = weights["self_attn.q_proj.weight"].shape[1] // (selection.source_heads or selection.heads)
     query_scale = math.sqrt((len(qk) // selection.heads) / teacher_head)
     out = {}
     for name, value in weights.items():
