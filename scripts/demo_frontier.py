@@ -263,21 +263,26 @@ def draw(rows: List[dict], path: str) -> bool:
     except ImportError:
         print(f"note: matplotlib is not installed, so {path} is not drawn (the table has the same numbers)")
         return False
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    from matplotlib.lines import Line2D
+
+    figure, axes = plt.subplots(figsize=(7.5, 5))
     markers = {"Paddle dygraph": "o", "ONNX Runtime fp32": "s", "ONNX Runtime INT8": "^"}
-    colours = {"importance": "tab:blue", "random": "tab:orange", "pruned": "tab:green"}
+    colours = {"teacher": "black", "importance": "tab:blue", "random": "tab:orange", "pruned": "tab:green"}
     for r in rows:
-        teacher = r["model"] == "teacher"
-        axes.scatter(r["ms_per_example_b32"], r["dev_accuracy"], marker=markers[r["runtime"]], s=90 if teacher else 45,
-                     color="black" if teacher else colours[r["model"].rsplit(" ", 1)[-1]])
-        axes.annotate(f"{r['model']} ({r['runtime'].replace('ONNX Runtime ', 'ORT ')})",
-                      (r["ms_per_example_b32"], r["dev_accuracy"]), fontsize=7, xytext=(4, 2),
-                      textcoords="offset points")
+        arm = r["model"].rsplit(" ", 1)[-1]
+        axes.scatter(r["ms_per_example_b32"], r["dev_accuracy"], marker=markers[r["runtime"]],
+                     s=90 if arm == "teacher" else 45, color=colours[arm])
+        if arm != "teacher":  # the shape only: colour and marker say the rest, so labels stay legible
+            axes.annotate(r["model"].split(" ")[0], (r["ms_per_example_b32"], r["dev_accuracy"]), fontsize=7,
+                          xytext=(4, 2), textcoords="offset points")
+    handles = [Line2D([], [], linestyle="", marker="o", color=c, label=a) for a, c in colours.items()]
+    handles += [Line2D([], [], linestyle="", marker=m, color="grey", label=rt) for rt, m in markers.items()]
+    axes.legend(handles=handles, fontsize=7, loc="lower right")
     axes.set_xscale("log")
     axes.set_xlabel("ms per example, batch 32 (log scale)")
     axes.set_ylabel("dev accuracy")
-    axes.set_title("Speed/accuracy frontier (black: teacher; blue: cut by importance; orange: random init; "
-                   "green: pruned while distilling)", fontsize=8)
+    axes.set_title("Speed/accuracy frontier: teacher, students cut by importance, randomly initialised, "
+                   "pruned while distilling", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -19,6 +19,8 @@ TESTS=(
   "tests/test_task_distill_cli.py::test_distilled_student_agrees_with_the_teacher_on_the_dev_set"
   "tests/test_task_distill_cli.py::test_both_stages_append_their_evaluations_and_write_visualdl_logs"
   "tests/test_general_distill.py::test_the_general_student_loads_with_paddlenlp_and_records_its_projections"
+  # pruning while distilling: the masked forward, the job and the slice
+  "tests/test_prune.py::test_pruning_to_the_full_shape_changes_nothing"
   # two processes under the launcher: training, shared evaluation, control messages, a wait that times out
   "tests/test_multiprocess.py::test_stage_one_runs_on_two_processes_with_the_projections_inside_the_wrapped_forward"
   "tests/test_multiprocess.py::test_two_processes_evaluate_and_predict_exactly_what_one_process_computes"

@@ -1,9 +1,9 @@
-"""The bad-input catalogue of the README (issue 5): one test per entry, one line, exit 2.
+"""The bad-input catalogue of docs/troubleshooting.md (issue 5): one test per entry, one line, exit 2.
 
 Each entry runs a real entry point (in-process, through the same ``run_cli`` wrapper the
 command line uses) and checks: exit status 2, exactly one line on stderr starting with
 ``error:``, no traceback, and the fragments that name the file/line/flag and the fix.
-The ids below are the rows of the README's "Troubleshooting" table.
+The ids below are the rows of docs/troubleshooting.md's table.
 """
 import hashlib
 import importlib
@@ -273,11 +273,11 @@ def test_no_partial_checkpoint_is_left_under_a_final_name_when_the_disk_is_full(
     assert not [name for name in os.listdir("out") if name.startswith(("best_model", "checkpoint-last"))]
 
 
-def test_catalogue_matches_the_readme_table():
-    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-    with open(readme, encoding="utf-8") as handle:
+def test_catalogue_matches_the_documented_table():
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "troubleshooting.md")
+    with open(page, encoding="utf-8") as handle:
         text = handle.read()
-    section = text.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Every problem you can fix is one line", 1)[1].split("\n## ", 1)[0]
     ids = [line.split("|")[1].strip().strip("`") for line in section.splitlines()
            if line.startswith("| `")]
     assert ids == [entry[0] for entry in CATALOGUE]

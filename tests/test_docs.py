@@ -64,7 +64,8 @@ def test_the_docs_link_to_each_other_correctly():
 # ------------------------------------------------------------------ the README
 COMMAND_SCRIPTS = {"finetune_teacher.py": "finetune_teacher", "task_distill.py": "task_distill",
                    "data_augmentation.py": "data_augmentation", "general_distill.py": "general_distill",
-                   "export_model.py": "export_model", "predict.py": "predict", "tinybert-finetune": "finetune_teacher",
+                   "export_model.py": "export_model", "predict.py": "predict", "prune_distill.py": "prune_distill",
+                   "tinybert-finetune": "finetune_teacher", "tinybert-prune": "prune_distill",
                    "tinybert-distill": "task_distill", "tinybert-augment": "data_augmentation",
                    "tinybert-general": "general_distill", "tinybert-export": "export_model", "tinybert-predict": "predict"}
 FIGURE = re.compile(r"(?<![\w.-])(?:\d+(?:\.\d+)?x|\d+(?:\.\d+)?%|0\.\d{3,4}|\d+(?:\.\d+)? (?:minutes|ms))(?![\w.])")

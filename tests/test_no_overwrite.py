@@ -51,7 +51,7 @@ def test_the_readme_glue_sequence_run_literally_leaves_the_teacher_byte_identica
     os.makedirs(tmp_path / "glove")
     tiny.write_glove(str(tmp_path / "glove" / "glove.6B.300d.txt"))
 
-    script = readme_block("## The GLUE workflow (the seed commands)")
+    script = readme_block("## Distil a GLUE task")
     for name, local in (("--model_name_or_path bert-base-uncased", "models/bert"),
                         ("--pretrained_bert_model bert-base-uncased", "models/mlm"),
                         ("--student_model_name_or_path tinybert-6l-768d-v2", "models/student")):
