@@ -1,7 +1,7 @@
 """The speed/accuracy frontier of narrow students, measured on the demo's model and data.
 
     bash scripts/demo.sh                  # first: the task, the augmented set, the fine-tuned teacher
-    python scripts/demo_frontier.py       # then this (about 90 minutes on two quiet CPU cores)
+    python scripts/demo_frontier.py       # then this (about three hours on two quiet CPU cores)
 
 For each shape (``--shapes 3x192,2x192,2x96``: layers x hidden[x intermediate], at most the
 teacher's; the hidden size must suit both cuts: a multiple of the teacher's 12 heads for the
@@ -14,10 +14,11 @@ heads: 96, 192 or 288 under MiniLM), three arms (``--arms``):
     recipe for cut students: one epoch of stage 1 and three of stage 2 on the augmented set, the
     demo's learning rates and temperature (``--inter_epochs 1 --pred_epochs 3``);
  2. "pruned": the teacher pruned to the shape while distilling from it (prune_distill.py
-    --prune_to, two epochs on the augmented set, ``--prune_epochs``: learned masks, docs/math.md),
-    then the same stage 2: 5 epochs of steps against the importance arm's 4. Its training steps
+    --prune_to, five epochs on the augmented set, ``--prune_epochs``: learned masks, docs/math.md),
+    then the same stage 2: 8 epochs of steps against the importance arm's 4. Its training steps
     (pruning + stage 2) are held to at most twice the importance arm's (stage 1 + stage 2); the
-    script refuses a recipe that breaks that;
+    script refuses a recipe that breaks that. The default uses that whole budget: pruning gains
+    most from its length (docs/benchmarks.md#narrow-students);
  3. every model and the teacher exported to ONNX Runtime float32 and INT8 (export_model.py's
     pipeline, each export checked on the dev set);
  4. dev accuracy, parameters and ms/example at batch 1 and 32 in Paddle dygraph and in each
@@ -53,7 +54,7 @@ RUNTIMES = (("dygraph", None, None, "Paddle dygraph"), ("onnx-fp32", "onnx", "fl
 ARMS = (("importance", "cut from the teacher by importance"), ("random", "random init"),
         ("pruned", "pruned while distilling"))
 RECIPE = {"inter_epochs": 1.0, "pred_epochs": 3.0}  # the recipe for cut students (issue 27), not the demo's
-PRUNING = {"prune_epochs": 2.0, "prune_lr": 1e-4, "gate_lr": 0.05, "target_warmup": 0.5, "prune_evaluations": 8}
+PRUNING = {"prune_epochs": 5.0, "prune_lr": 1e-4, "gate_lr": 0.05, "target_warmup": 0.5, "prune_evaluations": 8}
 
 
 def parse_args(argv=None):

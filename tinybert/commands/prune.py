@@ -2,7 +2,7 @@ r"""Prune the fine-tuned teacher to a smaller BERT while distilling from it (CoF
 masks; docs/math.md#pruning-while-distilling), then train the result with stage 2 as any student.
 
     python prune_distill.py --teacher_path $TEACHER_DIR --prune_to 3x192 --task_name SST-2 --use_aug \
-        --max_seq_length 64 --batch_size 32 --learning_rate 1e-4 --num_train_epochs 2 \
+        --max_seq_length 64 --batch_size 32 --learning_rate 1e-4 --num_train_epochs 5 \
         --logging_steps 50 --save_steps 100 --output_dir ./tmp/SST-2/prune --device gpu
     python task_distill.py --model_type bert --student_model_name_or_path ./tmp/SST-2/prune/best_pruned_model \
         --teacher_path $TEACHER_DIR --task_name SST-2 --use_aug --max_seq_length 64 --batch_size 32 \
