@@ -3,8 +3,8 @@
 # serves GPU users as paddlepaddle-gpu) and runs on it the tests of export, predict, the GPU paths and one
 # training job of each kind (fine-tuning, task distillation stage 1 and 2, general distillation, augmentation).
 #   bash scripts/test_paddle26.sh [extra pytest args]     (venv: $TINYBERT_VENV26, default .venv-paddle26)
-# Not part of scripts/test.sh / CI: a second 1.8 GB venv (minutes to build) and 1.5-4 minutes of tests on two
-# cores would take CI's 11 minutes past its 15 (docs/environment.md#paddle-26).
+# Not part of scripts/test.sh / CI: a second 1.8 GB venv to download and build, then the tests, on top of CI's
+# own run would leave little of its 15 minutes (figures: docs/environment.md#paddle-26).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="$(TINYBERT_VENV="${TINYBERT_VENV26:-.venv-paddle26}" bash scripts/setup_env.sh requirements-paddle26.txt | tail -n 1)"
