@@ -314,13 +314,22 @@ from tinybert.runtime import prepare_process
 prepare_process()
 import paddle
 import paddle.distributed as dist
+from tinybert.errors import run_cli
 from tinybert.training.distributed import Distribution
-control = Distribution.start({device!r})
-shared = control.broadcast(list(range(3)) if control.is_main else None)
-gathered = control.gather(control.rank)
-ok = (shared == [0, 1, 2] and gathered == list(range(control.world_size)) and control.any(control.rank == 1)
-      and control.smallest(5 + control.rank) == 5 and control.main_does(lambda: 1, "a probe") in (1, None))
-print("PROBE", paddle.get_device(), dist.get_backend(), "ok" if ok else "wrong", flush=True)
+
+
+@run_cli  # leaves as the commands do, not through the interpreter's shutdown (docs/distributed.md#faults)
+def main():
+    control = Distribution.start({device!r})
+    shared = control.broadcast(list(range(3)) if control.is_main else None)
+    gathered = control.gather(control.rank)
+    ok = (shared == [0, 1, 2] and gathered == list(range(control.world_size)) and control.any(control.rank == 1)
+          and control.smallest(5 + control.rank) == 5 and control.main_does(lambda: 1, "a probe") in (1, None))
+    print("PROBE", paddle.get_device(), dist.get_backend(), "ok" if ok else "wrong", flush=True)
+    control.barrier("the probe's end")
+
+
+main()
 """
 
 

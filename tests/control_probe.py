@@ -23,7 +23,7 @@ prepare_process()
 import paddle  # noqa: E402
 import paddle.distributed as dist  # noqa: E402
 
-from tinybert.errors import UserError  # noqa: E402
+from tinybert.errors import UserError, run_cli  # noqa: E402
 from tinybert.training.distributed import Distribution  # noqa: E402
 
 IMPLICIT = set()  # ids of tensors created without an explicit place
@@ -72,4 +72,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)()  # under the launcher, leaves as the CLIs do (tinybert.errors.leave_launched)

@@ -155,6 +155,21 @@ def test_no_code_calls_paddles_collectives_except_the_distribution():
         assert "line" in " ".join(collective_calls(ast.parse(handle.read())))
 
 
+def test_every_script_started_under_the_launcher_leaves_as_the_commands_do():
+    """A launched process that ends through the interpreter's shutdown now and then dies with
+    SIGABRT in gloo's teardown after finishing its work (CI: the shared-evaluation probe, launcher
+    exit -6): each script that starts a Distribution itself must wrap its main in run_cli."""
+    sources = glob.glob(os.path.join(HERE, "*.py")) + glob.glob(os.path.join(ROOT, "scripts", "*.py"))
+    starters = {}
+    for path in sources:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        if "Distribution.start(" in text and not path.endswith("test_distributed_waits.py"):
+            starters[os.path.relpath(path, ROOT)] = "run_cli(main)" in text or "@run_cli" in text
+    assert len(starters) >= 4, starters  # the three probes and gpu_check's
+    assert all(starters.values()), starters
+
+
 def test_the_wait_limit_is_read_from_its_variable_and_a_bad_value_is_one_line(monkeypatch):
     from tinybert.training.rendezvous import DEFAULT_WAIT_SECONDS, WAIT_VARIABLE, wait_seconds
 

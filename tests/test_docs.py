@@ -62,12 +62,24 @@ def test_the_docs_link_to_each_other_correctly():
 
 
 # ------------------------------------------------------------------ the README
-COMMAND_SCRIPTS = {"finetune_teacher.py": "finetune_teacher", "task_distill.py": "task_distill",
-                   "data_augmentation.py": "data_augmentation", "general_distill.py": "general_distill",
-                   "export_model.py": "export_model", "predict.py": "predict", "prune_distill.py": "prune_distill",
-                   "tinybert-finetune": "finetune_teacher", "tinybert-prune": "prune_distill",
-                   "tinybert-distill": "task_distill", "tinybert-augment": "data_augmentation",
-                   "tinybert-general": "general_distill", "tinybert-export": "export_model", "tinybert-predict": "predict"}
+def command_modules():
+    """Each command's name, as a root script and as an installed console command, -> the command
+    module that holds its parser (read from the root scripts and pyproject.toml, not restated)."""
+    import tomllib
+
+    names = {}
+    for script in os.listdir(ROOT):
+        if script.endswith(".py"):
+            found = re.search(r"^from (tinybert\.commands\.\w+) import", read(script), flags=re.M)
+            if found:
+                names[script] = found.group(1)
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        consoles = tomllib.load(handle)["project"]["scripts"]
+    names.update({command: target.split(":")[0] for command, target in consoles.items()})
+    return names
+
+
+COMMAND_SCRIPTS = command_modules()
 FIGURE = re.compile(r"(?<![\w.-])(?:\d+(?:\.\d+)?x|\d+(?:\.\d+)?%|0\.\d{3,4}|\d+(?:\.\d+)? (?:minutes|ms))(?![\w.])")
 
 
@@ -93,8 +105,8 @@ def test_every_command_in_the_readme_parses_with_its_scripts_own_parser():
     import importlib
 
     commands = readme_commands()
-    assert {module for module, _ in commands} >= {"finetune_teacher", "task_distill", "data_augmentation",
-                                                   "export_model", "predict"}
+    assert {module for module, _ in commands} >= {f"tinybert.commands.{name}" for name in
+                                                   ("finetune", "distill", "augment", "export", "predict")}
     problems = []
     for module, arguments in commands:
         parser_module = importlib.import_module(module)

@@ -82,7 +82,7 @@ class Distribution:
         rendezvous = Rendezvous(core.create_or_get_global_tcp_store(), rank, size, timeout)
         started = cls(rank, size, messages, rendezvous, device)
         before_leaving(started.close)  # the CLIs leave through os._exit (tinybert.errors.leave_launched)
-        atexit.register(started.close)  # other scripts (tests' probes) through the interpreter's exit
+        atexit.register(started.close)  # a script whose main is not wrapped in run_cli (its shutdown may abort)
         return started
 
     @property
