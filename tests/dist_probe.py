@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 
 import task_distill  # noqa: E402
 from tinybert.data.tasks import get_task  # noqa: E402
-from tinybert.errors import run_cli  # noqa: E402
 from tinybert.distillation import task as distill  # noqa: E402
+from tinybert.errors import run_cli  # noqa: E402
 from tinybert.runtime import set_seed  # noqa: E402
 from tinybert.training.distributed import Distribution  # noqa: E402
 
